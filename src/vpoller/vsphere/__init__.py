@@ -1,0 +1,1 @@
+"""The vSphere layer: agent sessions, serialisation, property collection, task methods."""

@@ -1,0 +1,26 @@
+"""Task methods on datastores (vim.Datastore), identified by info.url or name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vpoller.vsphere import objects
+from vpoller.vsphere.taskregistry import task
+
+if TYPE_CHECKING:
+    from vpoller.request import Reply, Request
+    from vpoller.vsphere.agent import VSphereAgent
+
+DATASTORE = objects.OBJECT_TYPES["datastore"]
+
+
+@task("datastore.discover")
+def datastore_discover(agent: VSphereAgent, request: Request) -> Reply:
+    """Every datastore object with the requested properties."""
+    return objects.discover(agent, DATASTORE, request)
+
+
+@task("datastore.get", required=("name", "properties"))
+def datastore_get(agent: VSphereAgent, request: Request) -> Reply:
+    """The requested properties of one datastore object."""
+    return objects.get(agent, DATASTORE, request)

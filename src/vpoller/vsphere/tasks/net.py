@@ -1,0 +1,26 @@
+"""Task methods on networks (vim.Network, distributed portgroups included)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vpoller.vsphere import objects
+from vpoller.vsphere.taskregistry import task
+
+if TYPE_CHECKING:
+    from vpoller.request import Reply, Request
+    from vpoller.vsphere.agent import VSphereAgent
+
+NET = objects.OBJECT_TYPES["net"]
+
+
+@task("net.discover")
+def net_discover(agent: VSphereAgent, request: Request) -> Reply:
+    """Every net object with the requested properties."""
+    return objects.discover(agent, NET, request)
+
+
+@task("net.get", required=("name",))
+def net_get(agent: VSphereAgent, request: Request) -> Reply:
+    """The requested properties of one net object."""
+    return objects.get(agent, NET, request)
