@@ -1,0 +1,85 @@
+"""What ``vpoller-proxy`` and ``vpoller-worker`` share: their command line,
+signal handling, and the ``stop``/``status`` management commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from vpoller import config
+from vpoller.client import management_request
+from vpoller.config import CurveSettings, Settings
+from vpoller.constants import VERSION
+from vpoller.errors import VPollerError
+
+logger = logging.getLogger(__name__)
+
+
+class Daemon(Protocol):
+    """A component with the house daemon interface."""
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float | None = None) -> None: ...
+    def join(self, timeout: float | None = None) -> None: ...
+    @property
+    def running(self) -> bool: ...
+
+
+def parser(prog: str, description: str, default_mgmt: str) -> argparse.ArgumentParser:
+    """The shared command line: ``[-d] [-f FILE] start`` or ``-e ENDPOINT stop|status``."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("command", choices=("start", "stop", "status"))
+    ap.add_argument("-d", "--debug", action="store_true", help="log at debug level")
+    ap.add_argument("-f", "--file", default=None,
+                    help="configuration file (default /etc/vpoller/vpoller.conf)")
+    ap.add_argument("-e", "--endpoint", default=None,
+                    help=f"management endpoint for stop/status (default {default_mgmt})")
+    ap.add_argument("--endpoints-file", default=None,
+                    help="after start, write the bound endpoints as JSON to this file")
+    ap.add_argument("-v", "--version", action="version", version=f"%(prog)s {VERSION}")
+    return ap
+
+
+def load_settings(path: str | None) -> Settings:
+    return config.load(path)
+
+
+def mgmt_command(endpoint: str, command: str, curve: CurveSettings) -> int:
+    """Run ``stop`` or ``status`` against a management endpoint and print the reply."""
+    method = "shutdown" if command == "stop" else "status"
+    reply = management_request(endpoint, method, curve=curve)
+    sys.stdout.write(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return int(reply.get("success", 1))
+
+
+def serve(daemon: Daemon, endpoints: Callable[[], dict[str, Any]],
+          endpoints_file: str | None) -> int:
+    """Start ``daemon``, stop it on SIGTERM/SIGINT, return the exit status."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logger.info("received signal %d; stopping", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.start()
+    except VPollerError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    if endpoints_file:
+        Path(endpoints_file).write_bytes(orjson.dumps(endpoints()))
+    while daemon.running and not stopping.wait(0.2):
+        pass
+    daemon.stop(30.0)
+    return 0
