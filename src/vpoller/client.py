@@ -45,8 +45,9 @@ class Client:
         if not self.endpoints:
             raise TransportError("no endpoint given")
         if timeout_ms < 1:
-            raise TransportError(f"timeout must be a positive number of milliseconds, got "
-                                 f"{timeout_ms}")
+            raise TransportError(
+                f"timeout must be a positive number of milliseconds, got {timeout_ms}"
+            )
         self.timeout_ms = timeout_ms
         self.retries = max(1, retries)
         self.curve = curve or CurveSettings()
@@ -74,26 +75,31 @@ class Client:
         """Send one raw frame with retries and failover; None when nothing answered."""
         for attempt in range(self.retries):
             endpoint = self.endpoints[attempt % len(self.endpoints)]
-            sock = make_client_socket(self._ctx, zmq.REQ, endpoint, self.curve,
-                                      MAX_MESSAGE_BYTES)
+            sock = make_client_socket(self._ctx, zmq.REQ, endpoint, self.curve, MAX_MESSAGE_BYTES)
             try:
                 sock.send(frame)
                 if sock.poll(self.timeout_ms, zmq.POLLIN):
                     return sock.recv()
-                logger.debug("no reply from %s within %d ms (attempt %d of %d)", endpoint,
-                             self.timeout_ms, attempt + 1, self.retries)
+                logger.debug(
+                    "no reply from %s within %d ms (attempt %d of %d)",
+                    endpoint,
+                    self.timeout_ms,
+                    attempt + 1,
+                    self.retries,
+                )
             finally:
                 sock.close(0)
         return None
 
 
 def management_request(
-    endpoint: str, method: str, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    endpoint: str,
+    method: str,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
     curve: CurveSettings | None = None,
 ) -> dict[str, Any]:
     """Send ``{"method": method}`` to a management endpoint (one try)."""
-    reply = Client(endpoint, timeout_ms=timeout_ms, retries=1, curve=curve).run(
-        {"method": method})
+    reply = Client(endpoint, timeout_ms=timeout_ms, retries=1, curve=curve).run({"method": method})
     if isinstance(reply, str):
         return failure(f"Unexpected reply from {endpoint}: {reply[:200]}")
     return reply

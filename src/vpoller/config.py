@@ -198,8 +198,11 @@ def parse(text: str, source: str = "<string>") -> Settings:
         server_key=_opt(parser, "curve", "server_key"),
         authorized_keys=_opt(parser, "curve", "authorized_keys"),
     )
-    for name, value in (("threads", worker.threads), ("concurrency", worker.concurrency),
-                        ("agent_concurrency", worker.agent_concurrency)):
+    for name, value in (
+        ("threads", worker.threads),
+        ("concurrency", worker.concurrency),
+        ("agent_concurrency", worker.agent_concurrency),
+    ):
         if value < 1:
             raise ConfigError(f"[worker] {name} must be at least 1, got {value}")
     return Settings(proxy=proxy, worker=worker, cache=cache, mirror=mirror, curve=curve)

@@ -47,10 +47,15 @@ class WorkerInfo:
     draining: bool = False  # finishing its requests before it leaves; takes no new ones
 
     def encode(self) -> bytes:
-        return orjson.dumps({
-            "agents": self.agents, "pid": self.pid, "hostname": self.hostname,
-            "non_idempotent": sorted(self.non_idempotent), "draining": self.draining,
-        })
+        return orjson.dumps(
+            {
+                "agents": self.agents,
+                "pid": self.pid,
+                "hostname": self.hostname,
+                "non_idempotent": sorted(self.non_idempotent),
+                "draining": self.draining,
+            }
+        )
 
     @classmethod
     def decode(cls, frame: bytes) -> WorkerInfo:

@@ -134,10 +134,12 @@ class Proxy:
             auth = start_authenticator(ctx, self.curve)
             limit = self.settings.max_message_bytes
             self.frontend = make_server_socket(
-                ctx, zmq.ROUTER, self.settings.frontend, self.curve, limit)
+                ctx, zmq.ROUTER, self.settings.frontend, self.curve, limit
+            )
             sockets.append(self.frontend)
             self.backend = make_server_socket(
-                ctx, zmq.ROUTER, self.settings.backend, self.curve, limit)
+                ctx, zmq.ROUTER, self.settings.backend, self.curve, limit
+            )
             sockets.append(self.backend)
             self.backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.mgmt = make_server_socket(ctx, zmq.REP, self.settings.mgmt, self.curve, limit)
@@ -213,14 +215,17 @@ class Proxy:
             logger.warning("dropped a frontend message without an envelope delimiter")
             self.counters.rejected += 1
             return
-        envelope, body = frames[: split + 1], frames[split + 1:]
+        envelope, body = frames[: split + 1], frames[split + 1 :]
         if len(body) != 1:
             self._reject(envelope, f"Request must be exactly one frame, got {len(body)}")
             return
         frame = body[0]
         if len(frame) > self.settings.max_message_bytes:
-            self._reject(envelope, f"Request of {len(frame)} bytes exceeds the limit of "
-                         f"{self.settings.max_message_bytes} bytes")
+            self._reject(
+                envelope,
+                f"Request of {len(frame)} bytes exceeds the limit of "
+                f"{self.settings.max_message_bytes} bytes",
+            )
             return
         if not frame:
             self._reject(envelope, "Request is empty: expected a JSON object")
@@ -232,8 +237,14 @@ class Proxy:
             self._reject(envelope, str(exc))
             return
         deadline = time.monotonic() + self._timeout_s(raw)
-        pending = Pending(next(self._ids).to_bytes(8, "big"), envelope, frame,
-                          request.hostname, request.method, deadline)
+        pending = Pending(
+            next(self._ids).to_bytes(8, "big"),
+            envelope,
+            frame,
+            request.hostname,
+            request.method,
+            deadline,
+        )
         self._route(pending)
 
     def _timeout_s(self, raw: dict[str, Any]) -> float:
@@ -261,14 +272,24 @@ class Proxy:
         active = [w for w in self._workers.values() if not w.draining]
         if active and not any(pending.agent in w.slots for w in active):
             self.counters.failed += 1
-            self._reply(pending.envelope, encode_json(failure(
-                f"No worker serves vSphere agent '{pending.agent}': register it with "
-                "vconnector-cli and enable it")))
+            self._reply(
+                pending.envelope,
+                encode_json(
+                    failure(
+                        f"No worker serves vSphere agent '{pending.agent}': register it with "
+                        "vconnector-cli and enable it"
+                    )
+                ),
+            )
             return
         if self._queued >= self.settings.queue_limit:
             self.counters.failed += 1
-            self._reply(pending.envelope, encode_json(failure(
-                "Proxy queue is full: too many requests are waiting for a worker")))
+            self._reply(
+                pending.envelope,
+                encode_json(
+                    failure("Proxy queue is full: too many requests are waiting for a worker")
+                ),
+            )
             return
         self._queues.setdefault(pending.agent, deque()).append(pending)
         self._queued += 1
@@ -292,8 +313,9 @@ class Proxy:
         worker.busy[pending.agent] = worker.busy.get(pending.agent, 0) + 1
         worker.inflight.add(pending.rid)
         self._inflight[pending.rid] = pending
-        self._send_worker(worker.identity, [p.REQUEST, pending.rid,
-                                            str(remaining_ms).encode(), pending.body])
+        self._send_worker(
+            worker.identity, [p.REQUEST, pending.rid, str(remaining_ms).encode(), pending.body]
+        )
 
     def _release(self, pending: Pending) -> None:
         worker = self._workers.get(pending.worker or b"")
@@ -359,11 +381,23 @@ class Proxy:
     def _register(self, identity: bytes, info: p.WorkerInfo, old: WorkerState | None) -> None:
         expiry = time.monotonic() + WORKER_EXPIRY_S
         if old is None:
-            state = WorkerState(identity, dict(info.agents), info.pid, info.hostname,
-                                info.non_idempotent, expiry, info.draining)
+            state = WorkerState(
+                identity,
+                dict(info.agents),
+                info.pid,
+                info.hostname,
+                info.non_idempotent,
+                expiry,
+                info.draining,
+            )
             self._workers[identity] = state
-            logger.info("worker %s (pid %d on %s) ready for agents %s", identity.hex(),
-                        info.pid, info.hostname, sorted(info.agents))
+            logger.info(
+                "worker %s (pid %d on %s) ready for agents %s",
+                identity.hex(),
+                info.pid,
+                info.hostname,
+                sorted(info.agents),
+            )
         else:
             state = old
             state.slots = dict(info.agents)
@@ -399,9 +433,15 @@ class Proxy:
             pending.worker = None
             if pending.method in worker.non_idempotent:
                 self.counters.failed += 1
-                self._reply(pending.envelope, encode_json(failure(
-                    f"Worker serving '{pending.method}' was lost; the request was not "
-                    "repeated because it is not safe to run twice")))
+                self._reply(
+                    pending.envelope,
+                    encode_json(
+                        failure(
+                            f"Worker serving '{pending.method}' was lost; the request was not "
+                            "repeated because it is not safe to run twice"
+                        )
+                    ),
+                )
             elif pending.deadline > now:
                 self.counters.resent += 1
                 self._route(pending)
@@ -411,9 +451,13 @@ class Proxy:
     def _expire_workers(self, now: float) -> None:
         for identity, worker in list(self._workers.items()):
             if worker.expiry < now:
-                logger.warning("worker %s (pid %d) stopped heartbeating; dropping it with %d "
-                               "requests in flight", identity.hex(), worker.pid,
-                               len(worker.inflight))
+                logger.warning(
+                    "worker %s (pid %d) stopped heartbeating; dropping it with %d "
+                    "requests in flight",
+                    identity.hex(),
+                    worker.pid,
+                    len(worker.inflight),
+                )
                 self._remove_worker(identity)
 
     def _expire_requests(self, now: float) -> None:
@@ -437,18 +481,26 @@ class Proxy:
         self.counters.timed_out += 1
         self.counters.failed += 1
         where = "waiting for a worker" if pending.attempts == 0 else "waiting for the worker"
-        self._reply(pending.envelope, encode_json(failure(
-            f"Request '{pending.method}' for '{pending.agent}' timed out {where}")))
+        self._reply(
+            pending.envelope,
+            encode_json(
+                failure(f"Request '{pending.method}' for '{pending.agent}' timed out {where}")
+            ),
+        )
 
     def _shutdown(self) -> None:
         """Answer everything still pending, then tell workers we are leaving."""
         for pending in list(self._inflight.values()):
-            self._reply(pending.envelope, encode_json(failure(
-                "Proxy is shutting down; request not completed")))
+            self._reply(
+                pending.envelope,
+                encode_json(failure("Proxy is shutting down; request not completed")),
+            )
         for queue in self._queues.values():
             for pending in queue:
-                self._reply(pending.envelope, encode_json(failure(
-                    "Proxy is shutting down; request not completed")))
+                self._reply(
+                    pending.envelope,
+                    encode_json(failure("Proxy is shutting down; request not completed")),
+                )
         self._inflight.clear()
         self._queues.clear()
         for identity in list(self._workers):
@@ -472,8 +524,9 @@ class Proxy:
             reply = success({"status": "stopping"}, "Shutting down vPoller Proxy")
             self._stop.set()
         else:
-            reply = failure("Management request must be {\"method\": \"status\"} or "
-                            "{\"method\": \"shutdown\"}")
+            reply = failure(
+                'Management request must be {"method": "status"} or {"method": "shutdown"}'
+            )
         self.mgmt.send(encode_json(reply))
 
     def status(self) -> dict[str, Any]:
@@ -487,8 +540,14 @@ class Proxy:
             "uptime_s": round(time.time() - self._started, 1),
             "endpoints": self.endpoints,
             "workers": [
-                {"id": w.identity.hex(), "pid": w.pid, "hostname": w.hostname,
-                 "agents": sorted(w.slots), "inflight": len(w.inflight), "served": w.served}
+                {
+                    "id": w.identity.hex(),
+                    "pid": w.pid,
+                    "hostname": w.hostname,
+                    "agents": sorted(w.slots),
+                    "inflight": len(w.inflight),
+                    "served": w.served,
+                }
                 for w in self._workers.values()
             ],
             "workers_alive": len(self._workers),

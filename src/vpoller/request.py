@@ -19,8 +19,16 @@ from vpoller.errors import RequestError
 Reply = dict[str, Any]
 
 # Keys whose value is one string.
-_STRING_KEYS = ("method", "hostname", "key", "username", "password", "instance",
-                "perf-interval", "helper")
+_STRING_KEYS = (
+    "method",
+    "hostname",
+    "key",
+    "username",
+    "password",
+    "instance",
+    "perf-interval",
+    "helper",
+)
 # Keys that accept one string or a list of strings (batched requests).
 _STRING_OR_LIST_KEYS = ("name", "uuid", "moref", "counter-name")
 
@@ -138,10 +146,20 @@ class Request:
 
 
 _WIRE_TO_ATTR = {
-    "method": "method", "hostname": "hostname", "name": "name", "uuid": "uuid",
-    "moref": "moref", "properties": "properties", "key": "key", "username": "username",
-    "password": "password", "counter-name": "counter_name", "instance": "instance",
-    "max-sample": "max_sample", "perf-interval": "perf_interval", "helper": "helper",
+    "method": "method",
+    "hostname": "hostname",
+    "name": "name",
+    "uuid": "uuid",
+    "moref": "moref",
+    "properties": "properties",
+    "key": "key",
+    "username": "username",
+    "password": "password",
+    "counter-name": "counter_name",
+    "instance": "instance",
+    "max-sample": "max_sample",
+    "perf-interval": "perf_interval",
+    "helper": "helper",
 }
 
 

@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
 
 from vpoller.config import CurveSettings
 from vpoller.errors import TransportError
@@ -25,8 +27,6 @@ SOCKET_MAX_BYTES_FACTOR = 64
 
 def load_keypair(path: str) -> tuple[bytes, bytes]:
     """Read a zcert key file (public and, when present, secret key)."""
-    import zmq.auth
-
     try:
         public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
@@ -38,8 +38,6 @@ def load_keypair(path: str) -> tuple[bytes, bytes]:
 
 def load_public_key(path: str) -> bytes:
     """Read the public key of a zcert key file."""
-    import zmq.auth
-
     try:
         public, _ = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
@@ -48,7 +46,10 @@ def load_public_key(path: str) -> bytes:
 
 
 def make_server_socket(
-    ctx: zmq.Context[zmq.Socket[bytes]], kind: int, endpoint: str, curve: CurveSettings,
+    ctx: zmq.Context[zmq.Socket[bytes]],
+    kind: int,
+    endpoint: str,
+    curve: CurveSettings,
     max_message_bytes: int,
 ) -> zmq.Socket[bytes]:
     """Create and bind a socket that others connect to."""
@@ -71,7 +72,10 @@ def make_server_socket(
 
 
 def make_client_socket(
-    ctx: zmq.Context[zmq.Socket[bytes]], kind: int, endpoint: str, curve: CurveSettings,
+    ctx: zmq.Context[zmq.Socket[bytes]],
+    kind: int,
+    endpoint: str,
+    curve: CurveSettings,
     max_message_bytes: int,
 ) -> zmq.Socket[bytes]:
     """Create and connect a socket to a server endpoint."""
@@ -93,14 +97,10 @@ def make_client_socket(
     return sock
 
 
-def start_authenticator(
-    ctx: zmq.Context[zmq.Socket[bytes]], curve: CurveSettings
-) -> object | None:
+def start_authenticator(ctx: zmq.Context[zmq.Socket[bytes]], curve: CurveSettings) -> object | None:
     """Start ZAP for CURVE clients whose public keys are in the allowed folder."""
     if not curve.enabled:
         return None
-    from zmq.auth.thread import ThreadAuthenticator
-
     folder = curve.authorized_keys
     if not folder or not Path(folder).is_dir():
         raise TransportError(f"CURVE is enabled but authorized_keys folder {folder!r} is missing")

@@ -22,8 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="vpoller-client",
-                                 description="Send a task request to a vPoller proxy")
+    ap = argparse.ArgumentParser(
+        prog="vpoller-client", description="Send a task request to a vPoller proxy"
+    )
     ap.add_argument("-m", "--method", required=True, help="task method, e.g. vm.get")
     ap.add_argument("-V", "--vsphere-host", required=True, help="vSphere agent (as registered)")
     ap.add_argument("-n", "--name", help="object name")
@@ -36,12 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-U", "--guest-username", help="guest OS user (vm.process.get)")
     ap.add_argument("-P", "--guest-password", help="guest OS password (vm.process.get)")
     ap.add_argument("-H", "--helper", help="result helper, e.g. vpoller.helpers.zabbix")
-    ap.add_argument("-e", "--endpoint", action="append", default=None,
-                    help=f"proxy endpoint; repeat for failover (default {DEFAULT_CLIENT_ENDPOINT})")
-    ap.add_argument("-r", "--retries", type=int, default=DEFAULT_RETRIES,
-                    help=f"attempts before giving up (default {DEFAULT_RETRIES})")
-    ap.add_argument("-t", "--timeout", type=int, default=DEFAULT_TIMEOUT_MS,
-                    help=f"milliseconds to wait for each attempt (default {DEFAULT_TIMEOUT_MS})")
+    ap.add_argument(
+        "-e",
+        "--endpoint",
+        action="append",
+        default=None,
+        help=f"proxy endpoint; repeat for failover (default {DEFAULT_CLIENT_ENDPOINT})",
+    )
+    ap.add_argument(
+        "-r",
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help=f"attempts before giving up (default {DEFAULT_RETRIES})",
+    )
+    ap.add_argument(
+        "-t",
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT_MS,
+        help=f"milliseconds to wait for each attempt (default {DEFAULT_TIMEOUT_MS})",
+    )
     ap.add_argument("--curve-key", help="client CURVE key-pair file (zcert)")
     ap.add_argument("--curve-server-key", help="proxy's CURVE public key file (zcert)")
     ap.add_argument("-d", "--debug", action="store_true", help="log at debug level")
@@ -53,10 +69,15 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     """The wire request for the parsed options; absent options are left out."""
     request: dict[str, Any] = {"method": args.method, "hostname": args.vsphere_host}
     optional = {
-        "name": args.name, "key": args.key, "counter-name": args.counter,
-        "max-sample": args.max_sample, "instance": args.instance,
-        "perf-interval": args.perf_interval, "username": args.guest_username,
-        "password": args.guest_password, "helper": args.helper,
+        "name": args.name,
+        "key": args.key,
+        "counter-name": args.counter,
+        "max-sample": args.max_sample,
+        "instance": args.instance,
+        "perf-interval": args.perf_interval,
+        "username": args.guest_username,
+        "password": args.guest_password,
+        "helper": args.helper,
     }
     request.update({k: v for k, v in optional.items() if v is not None})
     if args.properties is not None:
@@ -67,11 +88,16 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.debug)
-    curve = CurveSettings(enabled=bool(args.curve_key), secret_key=args.curve_key,
-                          server_key=args.curve_server_key)
+    curve = CurveSettings(
+        enabled=bool(args.curve_key), secret_key=args.curve_key, server_key=args.curve_server_key
+    )
     try:
-        client = Client(args.endpoint or [DEFAULT_CLIENT_ENDPOINT], timeout_ms=args.timeout,
-                        retries=args.retries, curve=curve)
+        client = Client(
+            args.endpoint or [DEFAULT_CLIENT_ENDPOINT],
+            timeout_ms=args.timeout,
+            retries=args.retries,
+            curve=curve,
+        )
         reply = client.run(build_request(args))
     except VPollerError as exc:
         sys.stderr.write(f"vpoller-client: {exc}\n")

@@ -39,12 +39,20 @@ def parser(prog: str, description: str, default_mgmt: str) -> argparse.ArgumentP
     ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("command", choices=("start", "stop", "status"))
     ap.add_argument("-d", "--debug", action="store_true", help="log at debug level")
-    ap.add_argument("-f", "--file", default=None,
-                    help="configuration file (default /etc/vpoller/vpoller.conf)")
-    ap.add_argument("-e", "--endpoint", default=None,
-                    help=f"management endpoint for stop/status (default {default_mgmt})")
-    ap.add_argument("--endpoints-file", default=None,
-                    help="after start, write the bound endpoints as JSON to this file")
+    ap.add_argument(
+        "-f", "--file", default=None, help="configuration file (default /etc/vpoller/vpoller.conf)"
+    )
+    ap.add_argument(
+        "-e",
+        "--endpoint",
+        default=None,
+        help=f"management endpoint for stop/status (default {default_mgmt})",
+    )
+    ap.add_argument(
+        "--endpoints-file",
+        default=None,
+        help="after start, write the bound endpoints as JSON to this file",
+    )
     ap.add_argument("-v", "--version", action="version", version=f"%(prog)s {VERSION}")
     return ap
 
@@ -61,8 +69,9 @@ def mgmt_command(endpoint: str, command: str, curve: CurveSettings) -> int:
     return int(reply.get("success", 1))
 
 
-def serve(daemon: Daemon, endpoints: Callable[[], dict[str, Any]],
-          endpoints_file: str | None) -> int:
+def serve(
+    daemon: Daemon, endpoints: Callable[[], dict[str, Any]], endpoints_file: str | None
+) -> int:
     """Start ``daemon``, stop it on SIGTERM/SIGINT, return the exit status."""
     stopping = threading.Event()
 

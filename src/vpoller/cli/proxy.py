@@ -13,8 +13,11 @@ from vpoller.proxy import Proxy
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = daemon.parser("vpoller-proxy", "vPoller proxy: load-balances client requests "
-                         "to vPoller workers", DEFAULT_PROXY_MGMT).parse_args(argv)
+    args = daemon.parser(
+        "vpoller-proxy",
+        "vPoller proxy: load-balances client requests to vPoller workers",
+        DEFAULT_PROXY_MGMT,
+    ).parse_args(argv)
     setup_logging(args.debug)
     if not args.debug:
         logging.getLogger().setLevel(logging.INFO)

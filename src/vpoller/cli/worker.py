@@ -13,10 +13,18 @@ from vpoller.worker.manager import WorkerManager
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = daemon.parser("vpoller-worker", "vPoller worker: runs vSphere agents and answers "
-                       "requests from vPoller proxies", DEFAULT_WORKER_MGMT)
-    ap.add_argument("-c", "--concurrency", type=int, default=None,
-                    help="number of worker processes (default: [worker] concurrency, 1)")
+    ap = daemon.parser(
+        "vpoller-worker",
+        "vPoller worker: runs vSphere agents and answers requests from vPoller proxies",
+        DEFAULT_WORKER_MGMT,
+    )
+    ap.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=None,
+        help="number of worker processes (default: [worker] concurrency, 1)",
+    )
     args = ap.parse_args(argv)
     setup_logging(args.debug)
     if not args.debug:
@@ -29,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             endpoint = args.endpoint or settings.worker.mgmt.replace("*", "localhost")
             return daemon.mgmt_command(endpoint, args.command, settings.curve)
         manager = WorkerManager(settings, args.concurrency, debug=args.debug)
-        return daemon.serve(manager, lambda: {"mgmt": manager.mgmt_endpoint},
-                            args.endpoints_file)
+        return daemon.serve(manager, lambda: {"mgmt": manager.mgmt_endpoint}, args.endpoints_file)
     except VPollerError as exc:
         sys.stderr.write(f"vpoller-worker: {exc}\n")
         return 2

@@ -43,8 +43,16 @@ def _cli(module: str, *args: str) -> list[str]:
 class Stack:
     """Proxy + worker processes serving one simulator as agent ``agent``."""
 
-    def __init__(self, sim: Simulator, workdir: Path, processes: int = 1,
-                 agent: str = "127.0.0.1", config_extra: str = "", debug: bool = False) -> None:
+    def __init__(
+        self,
+        sim: Simulator,
+        workdir: Path,
+        *,
+        processes: int = 1,
+        agent: str = "127.0.0.1",
+        config_extra: str = "",
+        debug: bool = False,
+    ) -> None:
         self.sim = sim
         self.workdir = workdir
         self.processes = processes
@@ -60,19 +68,30 @@ class Stack:
 
     # -- set-up --------------------------------------------------------------
 
-    def register_agent(self, host: str | None = None, port: int | None = None,
-                       ca_file: str | None = None) -> None:
+    def register_agent(
+        self, host: str | None = None, port: int | None = None, ca_file: str | None = None
+    ) -> None:
         """Add (or update) an agent for the simulator in the registry and enable it."""
         registry = Registry(self.db)
         registry.init()
         host = host or self.agent
         known = {a.host for a in registry.agents()}
         if host in known:
-            registry.update(host, self.sim.username, self.sim.password,
-                            port=port or self.sim.port, ca_file=ca_file or self.sim.ca_file)
+            registry.update(
+                host,
+                self.sim.username,
+                self.sim.password,
+                port=port or self.sim.port,
+                ca_file=ca_file or self.sim.ca_file,
+            )
         else:
-            registry.add(host, self.sim.username, self.sim.password,
-                         port=port or self.sim.port, ca_file=ca_file or self.sim.ca_file)
+            registry.add(
+                host,
+                self.sim.username,
+                self.sim.password,
+                port=port or self.sim.port,
+                ca_file=ca_file or self.sim.ca_file,
+            )
         registry.enable(host)
 
     def write_config(self, backend: str = "tcp://127.0.0.1:*") -> None:
@@ -85,7 +104,7 @@ request_timeout_ms = 10000
 
 [worker]
 db = {self.db}
-proxy = {self.endpoints.get('backend', '')}
+proxy = {self.endpoints.get("backend", "")}
 mgmt = tcp://127.0.0.1:*
 connect_timeout_s = 3
 {self.config_extra}
@@ -104,8 +123,14 @@ connect_timeout_s = 3
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
-            return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            return subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         finally:
             log.close()
 
@@ -114,8 +139,15 @@ connect_timeout_s = 3
         self.write_config(backend or "tcp://127.0.0.1:*")
         ep_file = self.workdir / "proxy-endpoints.json"
         ep_file.unlink(missing_ok=True)
-        argv = _cli("proxy", "-f", str(self.config_path), "--endpoints-file", str(ep_file),
-                    *(["-d"] if self.debug else []), "start")
+        argv = _cli(
+            "proxy",
+            "-f",
+            str(self.config_path),
+            "--endpoints-file",
+            str(ep_file),
+            *(["-d"] if self.debug else []),
+            "start",
+        )
         self.proxy = self._spawn("proxy", argv)
         self.endpoints = self._read_endpoints(ep_file, self.proxy)
         self.write_config(self.endpoints["backend"])
@@ -125,9 +157,17 @@ connect_timeout_s = 3
         index = len(self.workers)
         ep_file = self.workdir / f"worker{index}-endpoints.json"
         ep_file.unlink(missing_ok=True)
-        argv = _cli("worker", "-f", str(self.config_path), "--endpoints-file", str(ep_file),
-                    "-c", str(processes or self.processes), *(["-d"] if self.debug else []),
-                    "start")
+        argv = _cli(
+            "worker",
+            "-f",
+            str(self.config_path),
+            "--endpoints-file",
+            str(ep_file),
+            "-c",
+            str(processes or self.processes),
+            *(["-d"] if self.debug else []),
+            "start",
+        )
         worker = self._spawn(f"worker{index}", argv)
         self.workers.append(worker)
         self.worker_mgmt.append(self._read_endpoints(ep_file, worker)["mgmt"])
@@ -140,8 +180,9 @@ connect_timeout_s = 3
                 value: dict[str, str] = orjson.loads(path.read_bytes())
                 return value
             if process.poll() is not None:
-                raise StackError(f"{process.args!r} exited with {process.returncode}: "
-                                 f"{self.log_tail()}")
+                raise StackError(
+                    f"{process.args!r} exited with {process.returncode}: {self.log_tail()}"
+                )
             time.sleep(0.05)
         raise StackError(f"{process.args!r} did not report its endpoints: {self.log_tail()}")
 
@@ -169,8 +210,9 @@ connect_timeout_s = 3
     def client(self, timeout_ms: int = 10_000, retries: int = 1) -> Client:
         return Client(self.frontend, timeout_ms=timeout_ms, retries=retries)
 
-    def request(self, request: dict[str, Any], timeout_ms: int = 10_000,
-                retries: int = 1) -> dict[str, Any] | str:
+    def request(
+        self, request: dict[str, Any], timeout_ms: int = 10_000, retries: int = 1
+    ) -> dict[str, Any] | str:
         return self.client(timeout_ms, retries).run(request)
 
     def proxy_status(self) -> dict[str, Any]:
@@ -216,6 +258,10 @@ connect_timeout_s = 3
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -21,10 +21,20 @@ if TYPE_CHECKING:
 TaskFunc = Callable[["VSphereAgent", "Request"], "Reply"]
 
 _METHOD_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$")
-_KNOWN_KEYS = frozenset({
-    "name", "properties", "key", "username", "password", "counter-name",
-    "instance", "max-sample", "perf-interval", "helper",
-})
+_KNOWN_KEYS = frozenset(
+    {
+        "name",
+        "properties",
+        "key",
+        "username",
+        "password",
+        "counter-name",
+        "instance",
+        "max-sample",
+        "perf-interval",
+        "helper",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ class AgentPool:
                 changed = True
         for host, record in wanted.items():
             if host not in self._slots:
-                agent = VSphereAgent(record, connect_timeout_s=self.connect_timeout_s,
-                                     concurrency=self.concurrency)
+                agent = VSphereAgent(
+                    record, connect_timeout_s=self.connect_timeout_s, concurrency=self.concurrency
+                )
                 pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"agent-{host}")
                 self._slots[host] = _Slot(record, agent, pool)
                 changed = True

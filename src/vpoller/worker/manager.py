@@ -54,8 +54,9 @@ class Child:
 class WorkerManager:
     """Daemon with ``start()``, ``stop(timeout)`` and ``join()``."""
 
-    def __init__(self, settings: Settings, processes: int | None = None,
-                 debug: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, processes: int | None = None, debug: bool = False
+    ) -> None:
         self.settings = settings
         self.processes = processes or settings.worker.concurrency
         self.debug = debug
@@ -97,7 +98,8 @@ class WorkerManager:
 
     def _spawn(self, child: Child) -> None:
         process = self._mp.Process(
-            target=run_worker_process, name=f"vpoller-worker-{child.index}",
+            target=run_worker_process,
+            name=f"vpoller-worker-{child.index}",
             args=(self.settings, child.index, os.getpid(), self.debug),
         )
         process.start()
@@ -114,12 +116,20 @@ class WorkerManager:
                 code = process.exitcode if process.exitcode is not None else -1
                 child.exit_codes = [*child.exit_codes[-9:], code]
                 lived = now - child.started
-                child.backoff_s = 1.0 if lived > STABLE_AFTER_S else min(
-                    child.backoff_s * 2, CHILD_RESTART_BACKOFF_MAX_S)
+                child.backoff_s = (
+                    1.0
+                    if lived > STABLE_AFTER_S
+                    else min(child.backoff_s * 2, CHILD_RESTART_BACKOFF_MAX_S)
+                )
                 child.restart_at = now + (0.0 if lived > STABLE_AFTER_S else child.backoff_s)
-                logger.warning("worker process %d (pid %s) exited with %s after %.1f s; "
-                               "restarting in %.1f s", child.index, process.pid, code, lived,
-                               child.restart_at - now)
+                logger.warning(
+                    "worker process %d (pid %s) exited with %s after %.1f s; restarting in %.1f s",
+                    child.index,
+                    process.pid,
+                    code,
+                    lived,
+                    child.restart_at - now,
+                )
                 process.close()
                 child.process = None
             if child.process is None and now >= child.restart_at:
@@ -148,8 +158,13 @@ class WorkerManager:
         auth: Any = None
         try:
             auth = start_authenticator(ctx, self.settings.curve)
-            mgmt = make_server_socket(ctx, zmq.REP, self.settings.worker.mgmt,
-                                      self.settings.curve, self.settings.worker.max_message_bytes)
+            mgmt = make_server_socket(
+                ctx,
+                zmq.REP,
+                self.settings.worker.mgmt,
+                self.settings.curve,
+                self.settings.worker.max_message_bytes,
+            )
         except BaseException as exc:  # surfaced to start()'s caller
             self._error = exc
             if auth is not None:
@@ -176,8 +191,10 @@ class WorkerManager:
             if auth is not None:
                 auth.stop()
             ctx.term()
-            logger.info("worker manager stopped; restarts: %d",
-                        sum(max(0, c.restarts) for c in self.children))
+            logger.info(
+                "worker manager stopped; restarts: %d",
+                sum(max(0, c.restarts) for c in self.children),
+            )
 
     def _on_mgmt(self, mgmt: zmq.Socket[bytes]) -> None:
         frames = mgmt.recv_multipart()
@@ -192,8 +209,9 @@ class WorkerManager:
             reply = success({"status": "stopping"}, "Shutting down vPoller Worker")
             self._stop.set()
         else:
-            reply = failure("Management request must be {\"method\": \"status\"} or "
-                            "{\"method\": \"shutdown\"}")
+            reply = failure(
+                'Management request must be {"method": "status"} or {"method": "shutdown"}'
+            )
         mgmt.send(encode_json(reply))
 
     def status(self) -> dict[str, Any]:
@@ -205,9 +223,13 @@ class WorkerManager:
             agents = []
             logger.warning("status: cannot read the agent registry: %s", exc)
         children = [
-            {"index": c.index, "pid": c.process.pid if c.process else None,
-             "alive": bool(c.process and c.process.is_alive()),
-             "restarts": c.restarts, "exit_codes": c.exit_codes}
+            {
+                "index": c.index,
+                "pid": c.process.pid if c.process else None,
+                "alive": bool(c.process and c.process.is_alive()),
+                "restarts": c.restarts,
+                "exit_codes": c.exit_codes,
+            }
             for c in self.children
         ]
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import zmq
 
 from vpoller import protocol as p
+from vpoller.cli.common import setup_logging
 from vpoller.config import Settings
 from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG
 from vpoller.errors import RequestError, TransportError, VPollerError
@@ -107,16 +109,23 @@ class WorkerProcess:
     def _info(self) -> bytes:
         slots = {} if self._draining else self.agents.slots()
         non_idempotent = frozenset(m for m, t in TASKS.items() if not t.idempotent)
-        return p.WorkerInfo(slots, os.getpid(), socket.gethostname(), non_idempotent,
-                            draining=self._draining).encode()
+        return p.WorkerInfo(
+            slots, os.getpid(), socket.gethostname(), non_idempotent, draining=self._draining
+        ).encode()
 
-    def _connect(self, ctx: zmq.Context[zmq.Socket[bytes]], link: _ProxyLink,
-                 poller: zmq.Poller) -> None:
+    def _connect(
+        self, ctx: zmq.Context[zmq.Socket[bytes]], link: _ProxyLink, poller: zmq.Poller
+    ) -> None:
         if link.sock is not None:
             poller.unregister(link.sock)
             link.sock.close(0)
-        link.sock = make_client_socket(ctx, zmq.DEALER, link.endpoint, self.settings.curve,
-                                       self.settings.worker.max_message_bytes)
+        link.sock = make_client_socket(
+            ctx,
+            zmq.DEALER,
+            link.endpoint,
+            self.settings.curve,
+            self.settings.worker.max_message_bytes,
+        )
         poller.register(link.sock, zmq.POLLIN)
         link.heard = time.monotonic()
         self._send(link, [p.READY, self._info()])
@@ -156,8 +165,13 @@ class WorkerProcess:
             ctx.term()
             logger.info("worker %d stopped", self.index)
 
-    def _loop(self, ctx: zmq.Context[zmq.Socket[bytes]], poller: zmq.Poller,
-              links: list[_ProxyLink], results: zmq.Socket[bytes]) -> None:
+    def _loop(
+        self,
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        poller: zmq.Poller,
+        links: list[_ProxyLink],
+        results: zmq.Socket[bytes],
+    ) -> None:
         next_heartbeat = time.monotonic() + HEARTBEAT_S
         next_registry = time.monotonic() + REGISTRY_CHECK_S
         drain_until = 0.0
@@ -179,21 +193,32 @@ class WorkerProcess:
             self._expire(now, links)
             if now >= next_heartbeat:
                 next_heartbeat = now + HEARTBEAT_S
-                for link in links:
-                    if now - link.heard > PROXY_EXPIRY_S:
-                        logger.warning("proxy %s silent for %.1f s; reconnecting",
-                                       link.endpoint, now - link.heard)
-                        self._connect(ctx, link, poller)
-                    else:
-                        self._send(link, [p.HEARTBEAT])
-                if self.parent_pid is not None and os.getppid() != self.parent_pid:
-                    logger.warning("worker manager is gone; stopping")
-                    self._stop.set()
+                self._heartbeat(ctx, poller, links, now)
             if now >= next_registry and not self._draining:
                 next_registry = now + REGISTRY_CHECK_S
                 if self._load_agents():
                     for link in links:
                         self._send(link, [p.READY, self._info()])
+
+    def _heartbeat(
+        self,
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        poller: zmq.Poller,
+        links: list[_ProxyLink],
+        now: float,
+    ) -> None:
+        """Heartbeat every proxy; reconnect to a silent one; stop when orphaned."""
+        for link in links:
+            if now - link.heard > PROXY_EXPIRY_S:
+                logger.warning(
+                    "proxy %s silent for %.1f s; reconnecting", link.endpoint, now - link.heard
+                )
+                self._connect(ctx, link, poller)
+            else:
+                self._send(link, [p.HEARTBEAT])
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            logger.warning("worker manager is gone; stopping")
+            self._stop.set()
 
     def _drain_proxy(self, index: int, link: _ProxyLink, budget: int = 256) -> None:
         assert link.sock is not None
@@ -216,8 +241,9 @@ class WorkerProcess:
                 logger.info("proxy %s is shutting down", link.endpoint)
                 link.heard = 0.0  # reconnect at the next heartbeat
 
-    def _on_request(self, index: int, link: _ProxyLink, rid: bytes, deadline_ms: bytes,
-                    frame: bytes) -> None:
+    def _on_request(
+        self, index: int, link: _ProxyLink, rid: bytes, deadline_ms: bytes, frame: bytes
+    ) -> None:
         try:
             timeout_ms = min(int(deadline_ms), self.settings.worker.deadline_cap_ms)
         except ValueError:
@@ -229,13 +255,17 @@ class WorkerProcess:
             return
         agent = self.agents.get(request.hostname)
         if agent is None or self._draining:
-            why = ("is shutting down" if self._draining
-                   else f"does not serve vSphere agent '{request.hostname}'")
+            why = (
+                "is shutting down"
+                if self._draining
+                else f"does not serve vSphere agent '{request.hostname}'"
+            )
             self._send(link, [p.REPLY, rid, encode_json(failure(f"This worker {why}"))])
             return
         key = (index, rid)
-        self._inflight[key] = _InFlight(index, time.monotonic() + timeout_ms / 1000,
-                                        request.hostname, request.method)
+        self._inflight[key] = _InFlight(
+            index, time.monotonic() + timeout_ms / 1000, request.hostname, request.method
+        )
 
         def job(agent: VSphereAgent) -> None:
             body = self.dispatcher.run(agent, request, task)
@@ -268,26 +298,40 @@ class WorkerProcess:
         expired = [(k, v) for k, v in self._inflight.items() if v.deadline <= now]
         for key, item in expired:
             del self._inflight[key]
-            logger.warning("request %s for %s outlived its deadline; discarding the session",
-                           item.method, item.agent)
+            logger.warning(
+                "request %s for %s outlived its deadline; discarding the session",
+                item.method,
+                item.agent,
+            )
             agent = self.agents.get(item.agent)
             if agent is not None:
                 agent.invalidate()
-            self._send(links[item.proxy], [p.REPLY, key[1], encode_json(failure(
-                f"Request '{item.method}' for '{item.agent}' timed out waiting for vSphere"))])
+            self._send(
+                links[item.proxy],
+                [
+                    p.REPLY,
+                    key[1],
+                    encode_json(
+                        failure(
+                            f"Request '{item.method}' for '{item.agent}' timed out "
+                            "waiting for vSphere"
+                        )
+                    ),
+                ],
+            )
 
     def status(self) -> dict[str, Any]:
-        return {"index": self.index, "inflight": len(self._inflight),
-                "agents": self.agents.status()}
+        return {
+            "index": self.index,
+            "inflight": len(self._inflight),
+            "agents": self.agents.status(),
+        }
 
 
-def run_worker_process(settings: Settings, index: int, parent_pid: int,
-                       debug: bool = False) -> None:
+def run_worker_process(
+    settings: Settings, index: int, parent_pid: int, debug: bool = False
+) -> None:
     """Entry point of a child process started by the worker manager."""
-    import signal
-
-    from vpoller.cli.common import setup_logging
-
     setup_logging(debug)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the manager decides when we stop
     try:
