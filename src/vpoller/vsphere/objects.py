@@ -145,12 +145,14 @@ def _by_uuid(
     search = agent.content.searchIndex
     refs: dict[str, Any] = {}
     for uuid in uuids:
-        matches = search.FindAllByUuid(uuid=uuid, vmSearch=otype.uuid_vm_search)
-        if not matches and otype.uuid_vm_search:
+        # FindByUuid rather than FindAllByUuid: every vSphere version (and
+        # govmomi's simulator) has it, and a request names one object per uuid.
+        ref = search.FindByUuid(uuid=uuid, vmSearch=otype.uuid_vm_search)
+        if ref is None and otype.uuid_vm_search:
             # A VM has a BIOS uuid and a vCenter instance uuid; accept either.
-            matches = search.FindAllByUuid(uuid=uuid, vmSearch=True, instanceUuid=True)
-        if matches:
-            refs[uuid] = matches[0]
+            ref = search.FindByUuid(uuid=uuid, vmSearch=True, instanceUuid=True)
+        if ref is not None:
+            refs[uuid] = ref
     objects = {
         obj.ref._moId: obj for obj in collector.retrieve(agent.content, list(refs.values()), paths)
     }
