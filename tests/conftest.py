@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyVim.connect import Disconnect
 
 from vpoller.testing.simulator import Simulator
 from vpoller.testing.stack import Stack
@@ -23,6 +24,16 @@ SIM_VMS = 12
 def sim() -> Iterator[Simulator]:
     with Simulator(vms=SIM_VMS) as simulator:
         yield simulator
+
+
+@pytest.fixture(scope="session")
+def si(sim: Simulator) -> Iterator[Any]:
+    """A plain pyVmomi session: the reference for what the simulator holds."""
+    service = sim.connect()
+    try:
+        yield service
+    finally:
+        Disconnect(service)
 
 
 @pytest.fixture(scope="session")

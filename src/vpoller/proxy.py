@@ -36,6 +36,8 @@ WORKER_EXPIRY_S = HEARTBEAT_S * HEARTBEAT_LIVENESS
 # Time a worker gets past a request's deadline to send its own timeout reply.
 DEADLINE_GRACE_S = 1.0
 SWEEP_INTERVAL_S = 0.1
+# Share of the client's timeout the proxy may use before it answers with an error.
+CLIENT_DEADLINE_SHARE = 0.9
 
 
 @dataclass
@@ -248,11 +250,16 @@ class Proxy:
         self._route(pending)
 
     def _timeout_s(self, raw: dict[str, Any]) -> float:
+        """The request's deadline: the client's timeout (if sent), capped by config.
+
+        The proxy answers a little before the client gives up, so that an
+        error reply reaches the client instead of racing its timeout.
+        """
         cap_ms = self.settings.request_timeout_ms
         asked = raw.get("timeout")
-        if isinstance(asked, int) and not isinstance(asked, bool) and 0 < asked < cap_ms:
-            return asked / 1000
-        return cap_ms / 1000
+        if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+            cap_ms = min(cap_ms, asked)
+        return cap_ms * CLIENT_DEADLINE_SHARE / 1000
 
     def _reject(self, envelope: list[bytes], msg: str) -> None:
         self.counters.rejected += 1
