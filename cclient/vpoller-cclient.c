@@ -103,6 +103,17 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
+/* Report the option getopt_long rejected: short ones by letter, long ones as typed. */
+static int option_error(const char *fmt, char **argv)
+{
+    if (optopt > 0 && optopt < OPT_CURVE_SERVER_KEY) {
+        char short_option[] = {'-', (char)optopt, '\0'};
+
+        return usage_error(fmt, short_option);
+    }
+    return usage_error(fmt, argv[optind - 1]);
+}
+
 /* Parse a decimal integer in [min, max]; 0 on success. */
 static int parse_long(const char *text, long min, long max, long *out)
 {
@@ -123,11 +134,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
     int c;
 
     memset(opts, 0, sizeof *opts);
+    opterr = 0; /* our own messages, prefixed with the program name rather than argv[0] */
     opts->fields.helper = CCLIENT_DEFAULT_HELPER;
     opts->retries = CCLIENT_DEFAULT_RETRIES;
     opts->timeout_ms = CCLIENT_DEFAULT_TIMEOUT_MS;
 
-    while ((c = getopt_long(argc, argv, "m:V:n:p:k:c:s:i:T:U:P:H:e:r:t:dhv", long_options,
+    while ((c = getopt_long(argc, argv, ":m:V:n:p:k:c:s:i:T:U:P:H:e:r:t:dhv", long_options,
                             NULL)) != -1) {
         switch (c) {
         case 'm': opts->fields.method = optarg; break;
@@ -175,9 +187,10 @@ static int parse_options(int argc, char **argv, struct options *opts)
         case 'v':
             puts(CCLIENT_PROGRAM " " CCLIENT_VERSION);
             return EXIT_SUCCESS;
-        default: /* getopt_long already said what was wrong */
-            usage(stderr);
-            return EXIT_USAGE;
+        case ':':
+            return option_error("option '%s' requires an argument", argv);
+        default:
+            return option_error("unknown or ambiguous option '%s'", argv);
         }
     }
     if (optind < argc)
