@@ -216,7 +216,7 @@ def load(path: str | Path | None) -> Settings:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        logger.info("configuration file %s not found, using defaults", file)
+        logger.debug("configuration file %s not found, using defaults", file)
         return Settings()
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {file}: {exc.strerror}") from None

@@ -68,6 +68,7 @@ class WorkerState:
     busy: dict[str, int] = field(default_factory=dict)
     inflight: set[bytes] = field(default_factory=set)
     served: int = 0
+    last_used: int = 0  # dispatch sequence number: ties go to the least recently used
 
 
 @dataclass
@@ -136,15 +137,29 @@ class Proxy:
             auth = start_authenticator(ctx, self.curve)
             limit = self.settings.max_message_bytes
             self.frontend = make_server_socket(
-                ctx, zmq.ROUTER, self.settings.frontend, self.curve, limit
+                ctx,
+                zmq.ROUTER,
+                self.settings.frontend,
+                self.curve,
+                limit,
+                guard=auth,
+                label="frontend",
             )
             sockets.append(self.frontend)
             self.backend = make_server_socket(
-                ctx, zmq.ROUTER, self.settings.backend, self.curve, limit
+                ctx,
+                zmq.ROUTER,
+                self.settings.backend,
+                self.curve,
+                limit,
+                guard=auth,
+                label="backend",
             )
             sockets.append(self.backend)
             self.backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            self.mgmt = make_server_socket(ctx, zmq.REP, self.settings.mgmt, self.curve, limit)
+            self.mgmt = make_server_socket(
+                ctx, zmq.REP, self.settings.mgmt, self.curve, limit, guard=auth, label="mgmt"
+            )
             sockets.append(self.mgmt)
             self.endpoints = {
                 "frontend": _last_endpoint(self.frontend),
@@ -302,21 +317,23 @@ class Proxy:
         self._queued += 1
 
     def _pick_worker(self, agent: str) -> WorkerState | None:
+        """The live worker with the most free slots for ``agent`` (LRU among equals)."""
         best: WorkerState | None = None
-        best_free = 0
+        best_key = (0, 0)
         for worker in self._workers.values():
             slots = worker.slots.get(agent)
             if slots is None:
                 continue
-            free = slots - worker.busy.get(agent, 0)
-            if free > best_free:
-                best, best_free = worker, free
+            key = (slots - worker.busy.get(agent, 0), -worker.last_used)
+            if key[0] > 0 and (best is None or key > best_key):
+                best, best_key = worker, key
         return best
 
     def _dispatch(self, pending: Pending, worker: WorkerState) -> None:
         remaining_ms = max(1, int((pending.deadline - time.monotonic()) * 1000))
         pending.worker = worker.identity
         pending.attempts += 1
+        worker.last_used = next(self._rr)
         worker.busy[pending.agent] = worker.busy.get(pending.agent, 0) + 1
         worker.inflight.add(pending.rid)
         self._inflight[pending.rid] = pending
