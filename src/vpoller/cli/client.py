@@ -58,8 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT_MS,
         help=f"milliseconds to wait for each attempt (default {DEFAULT_TIMEOUT_MS})",
     )
-    ap.add_argument("--curve-key", help="client CURVE key-pair file (zcert)")
-    ap.add_argument("--curve-server-key", help="proxy's CURVE public key file (zcert)")
+    ap.add_argument(
+        "--curve-key", help="client CURVE key-pair file (zcert NAME.key_secret, vpoller-keys)"
+    )
+    ap.add_argument(
+        "--curve-server-key", help="proxy's CURVE public key file (zcert NAME.key); enables CURVE"
+    )
     ap.add_argument("-d", "--debug", action="store_true", help="log at debug level")
     ap.add_argument("-v", "--version", action="version", version=f"%(prog)s {VERSION}")
     return ap
@@ -88,8 +92,13 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.debug)
+    if args.curve_key and not args.curve_server_key:
+        sys.stderr.write("vpoller-client: --curve-key needs --curve-server-key\n")
+        return 2
     curve = CurveSettings(
-        enabled=bool(args.curve_key), secret_key=args.curve_key, server_key=args.curve_server_key
+        enabled=bool(args.curve_server_key),
+        secret_key=args.curve_key,
+        server_key=args.curve_server_key,
     )
     try:
         client = Client(

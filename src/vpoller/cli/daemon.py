@@ -53,8 +53,32 @@ def parser(prog: str, description: str, default_mgmt: str) -> argparse.ArgumentP
         default=None,
         help="after start, write the bound endpoints as JSON to this file",
     )
+    ap.add_argument(
+        "--curve-key",
+        default=None,
+        help="stop/status: CURVE key pair to authenticate with (default [curve] secret_key)",
+    )
+    ap.add_argument(
+        "--curve-server-key",
+        default=None,
+        help="stop/status: public key of the endpoint (default: that of [curve] secret_key)",
+    )
     ap.add_argument("-v", "--version", action="version", version=f"%(prog)s {VERSION}")
     return ap
+
+
+def mgmt_curve(settings: Settings, args: argparse.Namespace) -> CurveSettings:
+    """CURVE settings for ``stop``/``status``.
+
+    By default the command runs on the component's host with its configuration,
+    so it authenticates with the component's own key pair, which is also the
+    endpoint's server key; the options override both for remote management.
+    """
+    curve = settings.curve
+    key = args.curve_key or curve.secret_key
+    server_key = args.curve_server_key or curve.secret_key
+    enabled = curve.enabled or bool(args.curve_server_key)
+    return CurveSettings(enabled=enabled, secret_key=key, server_key=server_key)
 
 
 def load_settings(path: str | None) -> Settings:

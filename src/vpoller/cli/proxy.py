@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = daemon.load_settings(args.file)
         if args.command != "start":
             endpoint = args.endpoint or settings.proxy.mgmt.replace("*", "localhost")
-            return daemon.mgmt_command(endpoint, args.command, settings.curve)
+            return daemon.mgmt_command(endpoint, args.command, daemon.mgmt_curve(settings, args))
         proxy = Proxy(settings.proxy, settings.curve)
         return daemon.serve(proxy, lambda: proxy.endpoints, args.endpoints_file)
     except VPollerError as exc:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = daemon.load_settings(args.file)
         if args.command != "start":
             endpoint = args.endpoint or settings.worker.mgmt.replace("*", "localhost")
-            return daemon.mgmt_command(endpoint, args.command, settings.curve)
+            return daemon.mgmt_command(endpoint, args.command, daemon.mgmt_curve(settings, args))
         manager = WorkerManager(settings, args.concurrency, debug=args.debug)
         return daemon.serve(manager, lambda: {"mgmt": manager.mgmt_endpoint}, args.endpoints_file)
     except VPollerError as exc:

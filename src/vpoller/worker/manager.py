@@ -164,6 +164,8 @@ class WorkerManager:
                 self.settings.worker.mgmt,
                 self.settings.curve,
                 self.settings.worker.max_message_bytes,
+                guard=auth,
+                label="worker mgmt",
             )
         except BaseException as exc:  # surfaced to start()'s caller
             self._error = exc
