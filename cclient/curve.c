@@ -88,6 +88,132 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/* Decode one 40-character Z85 key at `first` (NUL-terminated by the caller). */
+static int decode_key(const char *path, size_t lineno, char *first, char *last,
+                      unsigned char *out)
+{
+    if (last - first != Z85_KEY_CHARS) {
+        fprintf(stderr, "%s: %s:%zu: a key is %d Z85 characters\n", CCLIENT_PROGRAM, path,
+                lineno, Z85_KEY_CHARS);
+        return -1;
+    }
+    *last = '\0'; /* the length check above makes the decode fit 32 bytes */
+    if (zmq_z85_decode(out, first) == NULL) {
+        fprintf(stderr, "%s: %s:%zu: not a valid Z85 key\n", CCLIENT_PROGRAM, path, lineno);
+        return -1;
+    }
+    return 0;
+}
+
+/* True when the trimmed line [first, last) is exactly `word`. */
+static int line_is(const char *first, const char *last, const char *word)
+{
+    size_t n = strlen(word);
+
+    return (size_t)(last - first) == n && memcmp(first, word, n) == 0;
+}
+
+/*
+ * If [first, last) is `name = "KEY"` (or `name = KEY`), point *key_first and
+ * *key_last at KEY and return 1; otherwise return 0.
+ */
+static int zcert_value(char *first, char *last, const char *name, char **key_first,
+                       char **key_last)
+{
+    size_t n = strlen(name);
+
+    if ((size_t)(last - first) <= n || memcmp(first, name, n) != 0)
+        return 0;
+    first += n;
+    while (first < last && is_space(*first))
+        first++;
+    if (first == last || *first != '=')
+        return 0;
+    first++;
+    while (first < last && is_space(*first))
+        first++;
+    if (last - first >= 2 && (*first == '"' || *first == '\'') && last[-1] == *first) {
+        first++;
+        last--;
+    }
+    *key_first = first;
+    *key_last = last;
+    return 1;
+}
+
+/*
+ * zcert format (written by vpoller-keys, zmq.auth.create_certificates and
+ * czmq's zcert_save): a `curve` section with `public-key = "..."` and, in the
+ * secret file, `secret-key = "..."`. count 1 reads the public key, count 2
+ * the public then the secret key.
+ */
+static int load_zcert(const char *path, char *text, size_t len,
+                      unsigned char (*out)[CURVE_KEY_BYTES], size_t count)
+{
+    static const char *const names[2] = {"public-key", "secret-key"};
+    int found[2] = {0, 0};
+    size_t lineno = 0, i;
+    char *line = text;
+
+    for (;;) {
+        char *nl = memchr(line, '\n', (size_t)(text + len - line));
+        char *end = nl != NULL ? nl : text + len;
+        char *first = line, *last = end;
+
+        lineno++;
+        while (first < last && is_space(*first))
+            first++;
+        while (last > first && is_space(last[-1]))
+            last--;
+        for (i = 0; i < count && last > first && *first != '#'; i++) {
+            char *key_first, *key_last;
+
+            if (!zcert_value(first, last, names[i], &key_first, &key_last))
+                continue;
+            if (found[i]) {
+                fprintf(stderr, "%s: %s:%zu: %s given twice\n", CCLIENT_PROGRAM, path, lineno,
+                        names[i]);
+                return -1;
+            }
+            if (decode_key(path, lineno, key_first, key_last, out[i]) != 0)
+                return -1;
+            found[i] = 1;
+        }
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
+    for (i = 0; i < count; i++) {
+        if (!found[i]) {
+            fprintf(stderr, "%s: %s: no %s in this key file%s\n", CCLIENT_PROGRAM, path,
+                    names[i], i == 1 ? " (give the NAME.key_secret file)" : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* True when the file is in zcert format: a line that is just `curve`. */
+static int is_zcert(const char *text, size_t len)
+{
+    const char *line = text;
+
+    for (;;) {
+        const char *nl = memchr(line, '\n', (size_t)(text + len - line));
+        const char *first = line, *last = nl != NULL ? nl : text + len;
+
+        while (first < last && is_space(*first))
+            first++;
+        while (last > first && is_space(last[-1]))
+            last--;
+        if (line_is(first, last, "curve"))
+            return 1;
+        if (nl == NULL)
+            return 0;
+        line = nl + 1;
+    }
+}
+
 /*
  * Decode the keys of a key file into out[0..count-1]. Exactly `count` keys
  * must be present. Returns 0 or -1 (reason printed).
@@ -103,6 +229,10 @@ static int load_keys(const char *path, unsigned char (*out)[CURVE_KEY_BYTES], si
         return -1;
     if (memchr(text, '\0', len) != NULL) {
         fprintf(stderr, "%s: %s: not a text file\n", CCLIENT_PROGRAM, path);
+        goto done;
+    }
+    if (is_zcert(text, len)) {
+        rc = load_zcert(path, text, len, out, count);
         goto done;
     }
     line = text;
@@ -122,17 +252,8 @@ static int load_keys(const char *path, unsigned char (*out)[CURVE_KEY_BYTES], si
                         CCLIENT_PROGRAM, path, lineno, count, count == 1 ? "" : "s");
                 goto done;
             }
-            if (last - first != Z85_KEY_CHARS) {
-                fprintf(stderr, "%s: %s:%zu: a key is %d Z85 characters\n", CCLIENT_PROGRAM,
-                        path, lineno, Z85_KEY_CHARS);
+            if (decode_key(path, lineno, first, last, out[found]) != 0)
                 goto done;
-            }
-            *last = '\0'; /* the length check above makes the decode fit 32 bytes */
-            if (zmq_z85_decode(out[found], first) == NULL) {
-                fprintf(stderr, "%s: %s:%zu: not a valid Z85 key\n", CCLIENT_PROGRAM, path,
-                        lineno);
-                goto done;
-            }
             found++;
         }
         if (nl == NULL)

@@ -1,7 +1,9 @@
 /*
  * curve.h - CURVE keys for the client socket, read from Z85 key files.
  *
- * Key-file format (one simple format, documented in README.md):
+ * Key files (both formats documented in README.md) are either zcert files,
+ * as written by vpoller-keys (NAME.key: public key; NAME.key_secret: key
+ * pair), recognised by their `curve` section line, or plain key lists:
  *   - blank lines and lines starting with '#' are ignored;
  *   - every other line holds one key: 40 characters of Z85, surrounding
  *     whitespace ignored;

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,9 @@ from typing import Any, Self
 
 import orjson
 
+from vpoller.cli.keys import generate as generate_keys
 from vpoller.client import Client, management_request
+from vpoller.config import CurveSettings
 from vpoller.errors import VPollerError
 from vpoller.registry import Registry
 from vpoller.testing.simulator import Simulator
@@ -51,18 +54,37 @@ class Stack:
         processes: int = 1,
         agent: str = "127.0.0.1",
         config_extra: str = "",
+        proxy_extra: str = "",
         debug: bool = False,
+        curve: bool = False,
+        authorize_worker: bool = True,
     ) -> None:
+        """``proxy_extra``: lines for the ``[proxy]`` section; ``config_extra``:
+        text after ``[worker]`` (more worker keys or other sections).
+
+        With ``curve`` every endpoint requires CURVE: key pairs ``proxy``,
+        ``worker`` and ``client`` are made under ``workdir/keys``, and the
+        ``authorized`` folder holds the client's public key and, with
+        ``authorize_worker``, the worker's. Proxy and worker then get
+        separate configuration files, each with its own key pair.
+        """
         self.sim = sim
         self.workdir = workdir
         self.processes = processes
         self.agent = agent
         self.config_extra = config_extra
+        self.proxy_extra = proxy_extra
         self.debug = debug
+        self.curve = curve
+        self.authorize_worker = authorize_worker
+        self.keys = workdir / "keys"
         self.db = workdir / "vconnector.db"
         self.config_path = workdir / "vpoller.conf"
+        self.worker_config_path = workdir / "worker.conf" if curve else self.config_path
         self.proxy: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.extra_proxies: list[subprocess.Popen[bytes]] = []
+        self.extra_backends: list[str] = []
         self.endpoints: dict[str, str] = {}
         self.worker_mgmt: list[str] = []
 
@@ -94,22 +116,66 @@ class Stack:
             )
         registry.enable(host)
 
-    def write_config(self, backend: str = "tcp://127.0.0.1:*") -> None:
+    def make_keys(self) -> None:
+        """Create the CURVE key pairs and the authorized folder (once)."""
+        if (self.keys / "authorized").is_dir():
+            return
+        for name in ("proxy", "worker", "client"):
+            generate_keys(self.keys, name)
+        authorized = self.keys / "authorized"
+        authorized.mkdir()
+        allowed = ["client", "worker"] if self.authorize_worker else ["client"]
+        for name in allowed:
+            shutil.copy(self.keys / f"{name}.key", authorized / f"{name}.key")
+
+    def key(self, name: str, secret: bool = False) -> str:
+        """Path of a CURVE key file of the stack (``proxy``, ``worker``, ``client``)."""
+        return str(self.keys / f"{name}.key{'_secret' if secret else ''}")
+
+    def client_curve(self, server: str = "proxy") -> CurveSettings | None:
+        """CURVE settings of an authorised client of ``server``; None without CURVE."""
+        if not self.curve:
+            return None
+        return CurveSettings(
+            enabled=True, secret_key=self.key("client", secret=True), server_key=self.key(server)
+        )
+
+    def _curve_section(self, name: str) -> str:
+        if not self.curve:
+            return ""
+        return f"""
+[curve]
+enabled = true
+secret_key = {self.key(name, secret=True)}
+server_key = {self.key("proxy")}
+authorized_keys = {self.keys / "authorized"}
+"""
+
+    def write_config(
+        self, backend: str = "tcp://127.0.0.1:*", frontend: str = "tcp://127.0.0.1:*"
+    ) -> None:
+        if self.curve:
+            self.make_keys()
         text = f"""
 [proxy]
-frontend = tcp://127.0.0.1:*
+frontend = {frontend}
 backend = {backend}
 mgmt = tcp://127.0.0.1:*
 request_timeout_ms = 10000
+{self.proxy_extra}
 
 [worker]
 db = {self.db}
-proxy = {self.endpoints.get("backend", "")}
+proxy = {", ".join([self.endpoints.get("backend", ""), *self.extra_backends])}
 mgmt = tcp://127.0.0.1:*
 connect_timeout_s = 3
 {self.config_extra}
 """
-        self.config_path.write_text(text, encoding="utf-8")
+        self.config_path.write_text(text + self._curve_section("proxy"), encoding="utf-8")
+        if self.worker_config_path != self.config_path:
+            self.worker_config_path.write_text(
+                text + self._curve_section("worker"), encoding="utf-8"
+            )
 
     def start(self) -> None:
         """Register the agent, start proxy and worker, wait until requests succeed."""
@@ -134,9 +200,9 @@ connect_timeout_s = 3
         finally:
             log.close()
 
-    def start_proxy(self, backend: str | None = None) -> None:
-        """Start ``vpoller-proxy``; ``backend`` pins the backend endpoint (for restarts)."""
-        self.write_config(backend or "tcp://127.0.0.1:*")
+    def start_proxy(self, backend: str | None = None, frontend: str | None = None) -> None:
+        """Start ``vpoller-proxy``; ``backend``/``frontend`` pin endpoints (for restarts)."""
+        self.write_config(backend or "tcp://127.0.0.1:*", frontend or "tcp://127.0.0.1:*")
         ep_file = self.workdir / "proxy-endpoints.json"
         ep_file.unlink(missing_ok=True)
         argv = _cli(
@@ -150,7 +216,25 @@ connect_timeout_s = 3
         )
         self.proxy = self._spawn("proxy", argv)
         self.endpoints = self._read_endpoints(ep_file, self.proxy)
-        self.write_config(self.endpoints["backend"])
+        self.write_config(self.endpoints["backend"], self.endpoints["frontend"])
+
+    def start_extra_proxy(self) -> dict[str, str]:
+        """Start another proxy; workers started afterwards connect to it too."""
+        index = len(self.extra_proxies) + 1
+        config = self.workdir / f"proxy{index}.conf"
+        config.write_text(
+            "[proxy]\nfrontend = tcp://127.0.0.1:*\nbackend = tcp://127.0.0.1:*\n"
+            f"mgmt = tcp://127.0.0.1:*\n{self.proxy_extra}\n",
+            encoding="utf-8",
+        )
+        ep_file = self.workdir / f"proxy{index}-endpoints.json"
+        argv = _cli("proxy", "-f", str(config), "--endpoints-file", str(ep_file), "start")
+        process = self._spawn(f"proxy{index}", argv)
+        self.extra_proxies.append(process)
+        endpoints = self._read_endpoints(ep_file, process)
+        self.extra_backends.append(endpoints["backend"])
+        self.write_config(self.endpoints["backend"], self.endpoints["frontend"])
+        return endpoints
 
     def start_worker(self, processes: int | None = None) -> subprocess.Popen[bytes]:
         """Start one ``vpoller-worker`` manager with ``processes`` children."""
@@ -160,7 +244,7 @@ connect_timeout_s = 3
         argv = _cli(
             "worker",
             "-f",
-            str(self.config_path),
+            str(self.worker_config_path),
             "--endpoints-file",
             str(ep_file),
             "-c",
@@ -208,7 +292,9 @@ connect_timeout_s = 3
         return self.endpoints["frontend"]
 
     def client(self, timeout_ms: int = 10_000, retries: int = 1) -> Client:
-        return Client(self.frontend, timeout_ms=timeout_ms, retries=retries)
+        return Client(
+            self.frontend, timeout_ms=timeout_ms, retries=retries, curve=self.client_curve()
+        )
 
     def request(
         self, request: dict[str, Any], timeout_ms: int = 10_000, retries: int = 1
@@ -216,10 +302,14 @@ connect_timeout_s = 3
         return self.client(timeout_ms, retries).run(request)
 
     def proxy_status(self) -> dict[str, Any]:
-        return management_request(self.endpoints["mgmt"], "status", timeout_ms=3000)
+        return management_request(
+            self.endpoints["mgmt"], "status", timeout_ms=3000, curve=self.client_curve()
+        )
 
     def worker_status(self, index: int = 0) -> dict[str, Any]:
-        return management_request(self.worker_mgmt[index], "status", timeout_ms=3000)
+        return management_request(
+            self.worker_mgmt[index], "status", timeout_ms=3000, curve=self.client_curve("worker")
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         out = []
@@ -252,7 +342,8 @@ connect_timeout_s = 3
     def close(self) -> None:
         for worker in self.workers:
             self._end(worker)
-        self._end(self.proxy)
+        for process in [self.proxy, *self.extra_proxies]:
+            self._end(process)
 
     def __enter__(self) -> Self:
         self.start()
