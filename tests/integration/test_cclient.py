@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import zmq
 
+from vpoller.testing.stack import Stack
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -839,3 +841,117 @@ def test_curve_client_key_file_needs_two_keys(
     )
     assert run.returncode == EXIT_RUNTIME_ERROR
     assert b"expected 2 keys, found 1" in run.stderr
+
+
+# --------------------------------------------------------------------------- real stack
+
+
+def vm_names_from_pyvmomi(si: Any) -> dict[str, Any]:
+    """Every VM of the simulator by name, read with plain pyVmomi."""
+    view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [], True)
+    try:
+        return {o.name: o for o in view.view if o._wsdlName == "VirtualMachine"}
+    finally:
+        view.Destroy()
+
+
+def ask_stack(cclient: CClient, stack: Stack, *args: str) -> Run:
+    """Send one request to the stack's proxy frontend."""
+    return cclient("-e", stack.frontend, "-V", stack.agent, "-t", "20000", "-r", "1", *args)
+
+
+def reply_of(run: Run) -> dict[str, Any]:
+    """The JSON reply printed by a finished run."""
+    assert run.stdout.endswith(b"\n")
+    assert b"\x00" not in run.stdout
+    reply = json.loads(run.stdout)
+    assert isinstance(reply, dict)
+    return reply
+
+
+def test_stack_vm_discover_lists_every_vm(cclient: CClient, stack: Stack, si: Any) -> None:
+    run = ask_stack(cclient, stack, "-m", "vm.discover")
+    assert run.returncode == 0, run.stderr
+    reply = reply_of(run)
+    assert reply["success"] == 0
+    assert sorted(item["name"] for item in reply["result"]) == sorted(vm_names_from_pyvmomi(si))
+
+
+def test_stack_vm_get_power_state_matches_pyvmomi(
+    cclient_native: CClient, stack: Stack, si: Any
+) -> None:
+    name, vm = sorted(vm_names_from_pyvmomi(si).items())[0]
+    run = ask_stack(cclient_native, stack, "-m", "vm.get", "-n", name, "-p", "runtime.powerState")
+    assert run.returncode == 0, run.stderr
+    assert reply_of(run)["result"] == [{"name": name, "runtime.powerState": vm.runtime.powerState}]
+
+
+def test_stack_czabbix_helper_prints_bare_value(
+    cclient_native: CClient, stack: Stack, si: Any
+) -> None:
+    name, vm = sorted(vm_names_from_pyvmomi(si).items())[0]
+    run = ask_stack(
+        cclient_native,
+        stack,
+        "-m",
+        "vm.get",
+        "-n",
+        name,
+        "-p",
+        "runtime.powerState",
+        "-H",
+        "vpoller.helpers.czabbix",
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{vm.runtime.powerState}\n".encode()
+
+
+def test_stack_about_full_name_matches_pyvmomi(
+    cclient_native: CClient, stack: Stack, si: Any
+) -> None:
+    run = ask_stack(cclient_native, stack, "-m", "about")
+    assert run.returncode == 0, run.stderr
+    assert reply_of(run)["result"] == [{"fullName": si.content.about.fullName}]
+
+
+def test_stack_host_perf_metric_get_returns_samples(
+    cclient_native: CClient, stack: Stack, si: Any
+) -> None:
+    import vpoller.vsphere.tasks  # noqa: F401, PLC0415 - registers the task methods
+    from vpoller.vsphere.taskregistry import TASKS  # noqa: PLC0415
+
+    if "host.perf.metric.get" not in TASKS:
+        pytest.skip("host.perf.metric.get is not implemented yet")
+    discover = reply_of(ask_stack(cclient_native, stack, "-m", "host.discover"))
+    host = discover["result"][0]["name"]
+    run = ask_stack(
+        cclient_native,
+        stack,
+        "-m",
+        "host.perf.metric.get",
+        "-n",
+        host,
+        "-c",
+        "cpu.usage.percent.average",
+        "-i",
+        "",
+        "-s",
+        "2",
+    )
+    assert run.returncode == 0, run.stderr
+    samples = reply_of(run)["result"]
+    assert 1 <= len(samples) <= 2
+    assert {s["counterId"] for s in samples} == {"cpu.usage.percent.average"}
+    assert {s["instance"] for s in samples} == {""}
+
+
+@pytest.mark.parametrize("name", ['no "such" vm', "ñø-such-vm-日本", "back\\slash\nvm"])
+def test_stack_unknown_awkward_name_is_error_naming_it(
+    cclient: CClient, stack: Stack, name: str
+) -> None:
+    run = ask_stack(cclient, stack, "-m", "vm.get", "-n", name, "-p", "runtime.powerState")
+    assert run.returncode == EXIT_FAILURE, run.stdout
+    reply = reply_of(run)
+    assert reply["success"] == 1
+    assert name in reply["msg"]
+    assert "Traceback" not in reply["msg"]
