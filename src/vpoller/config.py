@@ -41,6 +41,7 @@ class ProxySettings:
     queue_limit: int = c.QUEUE_LIMIT
     max_message_bytes: int = c.MAX_MESSAGE_BYTES
     metrics_port: int = 0  # 0: no Prometheus endpoint
+    metrics_address: str = c.DEFAULT_METRICS_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class WorkerSettings:
     connect_timeout_s: float = c.VSPHERE_CONNECT_TIMEOUT_S
     max_message_bytes: int = c.MAX_MESSAGE_BYTES
     metrics_port: int = 0
+    metrics_address: str = c.DEFAULT_METRICS_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def parse(text: str, source: str = "<string>") -> Settings:
         queue_limit=_int(parser, p, "queue_limit", c.QUEUE_LIMIT),
         max_message_bytes=_int(parser, p, "max_message_bytes", c.MAX_MESSAGE_BYTES),
         metrics_port=_int(parser, p, "metrics_port", 0),
+        metrics_address=_str(parser, p, "metrics_address", c.DEFAULT_METRICS_ADDRESS),
     )
     worker = WorkerSettings(
         db=_str(parser, w, "db", c.DEFAULT_REGISTRY_DB),
@@ -178,6 +181,7 @@ def parse(text: str, source: str = "<string>") -> Settings:
         connect_timeout_s=_float(parser, w, "connect_timeout_s", c.VSPHERE_CONNECT_TIMEOUT_S),
         max_message_bytes=_int(parser, w, "max_message_bytes", c.MAX_MESSAGE_BYTES),
         metrics_port=_int(parser, w, "metrics_port", 0),
+        metrics_address=_str(parser, w, "metrics_address", c.DEFAULT_METRICS_ADDRESS),
     )
     cache = CacheSettings(
         enabled=_bool(parser, "cache", "enabled", True),
@@ -198,6 +202,9 @@ def parse(text: str, source: str = "<string>") -> Settings:
         server_key=_opt(parser, "curve", "server_key"),
         authorized_keys=_opt(parser, "curve", "authorized_keys"),
     )
+    for section, port in (("proxy", proxy.metrics_port), ("worker", worker.metrics_port)):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"[{section}] metrics_port must be 0 (off) to 65535, got {port}")
     for name, value in (
         ("threads", worker.threads),
         ("concurrency", worker.concurrency),

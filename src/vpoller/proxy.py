@@ -26,6 +26,7 @@ from vpoller import protocol as p
 from vpoller.config import CurveSettings, ProxySettings
 from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG, VERSION
 from vpoller.errors import RequestError, TransportError
+from vpoller.metrics import ProxyMetrics, reply_outcome
 from vpoller.request import Request, decode_json, encode_json, failure, success
 from vpoller.transport import make_server_socket, start_authenticator
 
@@ -52,6 +53,7 @@ class Pending:
     deadline: float
     worker: bytes | None = None
     attempts: int = 0
+    received: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -86,10 +88,17 @@ class ProxyCounters:
 class Proxy:
     """The broker daemon: ``start()``, ``stop(timeout)``, ``join()``."""
 
-    def __init__(self, settings: ProxySettings, curve: CurveSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        curve: CurveSettings | None = None,
+        metrics: ProxyMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.curve = curve or CurveSettings()
         self.counters = ProxyCounters()
+        self.metrics = metrics or ProxyMetrics()
+        self.metrics.watch(self)
         self._workers: dict[bytes, WorkerState] = {}
         self._queues: dict[str, deque[Pending]] = {}
         self._queued = 0
@@ -231,6 +240,7 @@ class Proxy:
         except ValueError:
             logger.warning("dropped a frontend message without an envelope delimiter")
             self.counters.rejected += 1
+            self.metrics.answered(None, "dropped")
             return
         envelope, body = frames[: split + 1], frames[split + 1 :]
         if len(body) != 1:
@@ -278,6 +288,7 @@ class Proxy:
 
     def _reject(self, envelope: list[bytes], msg: str) -> None:
         self.counters.rejected += 1
+        self.metrics.answered(None, "rejected")
         self._reply(envelope, encode_json(failure(msg)))
 
     def _reply(self, envelope: list[bytes], body: bytes) -> None:
@@ -294,6 +305,7 @@ class Proxy:
         active = [w for w in self._workers.values() if not w.draining]
         if active and not any(pending.agent in w.slots for w in active):
             self.counters.failed += 1
+            self._answered(pending, "no_worker")
             self._reply(
                 pending.envelope,
                 encode_json(
@@ -306,6 +318,7 @@ class Proxy:
             return
         if self._queued >= self.settings.queue_limit:
             self.counters.failed += 1
+            self._answered(pending, "queue_full")
             self._reply(
                 pending.envelope,
                 encode_json(
@@ -442,6 +455,7 @@ class Proxy:
         self.counters.served += 1
         if body.startswith(b'{"success":1') or body.startswith(b'{"success": 1'):
             self.counters.failed += 1
+        self._answered(pending, reply_outcome(body))
         self._reply(pending.envelope, body)
         self._feed(worker)
 
@@ -457,6 +471,7 @@ class Proxy:
             pending.worker = None
             if pending.method in worker.non_idempotent:
                 self.counters.failed += 1
+                self._answered(pending, "worker_lost")
                 self._reply(
                     pending.envelope,
                     encode_json(
@@ -504,6 +519,7 @@ class Proxy:
     def _time_out(self, pending: Pending) -> None:
         self.counters.timed_out += 1
         self.counters.failed += 1
+        self._answered(pending, "timeout")
         where = "waiting for a worker" if pending.attempts == 0 else "waiting for the worker"
         self._reply(
             pending.envelope,
@@ -515,12 +531,14 @@ class Proxy:
     def _shutdown(self) -> None:
         """Answer everything still pending, then tell workers we are leaving."""
         for pending in list(self._inflight.values()):
+            self._answered(pending, "shutdown")
             self._reply(
                 pending.envelope,
                 encode_json(failure("Proxy is shutting down; request not completed")),
             )
         for queue in self._queues.values():
             for pending in queue:
+                self._answered(pending, "shutdown")
                 self._reply(
                     pending.envelope,
                     encode_json(failure("Proxy is shutting down; request not completed")),
@@ -552,6 +570,23 @@ class Proxy:
                 'Management request must be {"method": "status"} or {"method": "shutdown"}'
             )
         self.mgmt.send(encode_json(reply))
+
+    def _answered(self, pending: Pending, outcome: str) -> None:
+        self.metrics.answered(pending.method, outcome, time.monotonic() - pending.received)
+
+    def load(self) -> dict[str, int]:
+        """Gauges and totals for the metrics endpoint; safe to call from another thread."""
+        workers = list(self._workers.values())
+        return {
+            "queued": self._queued,
+            "inflight": len(self._inflight),
+            "workers": len(workers),
+            "agents": len({agent for w in workers for agent in list(w.slots)}),
+            "received": self.counters.received,
+            "resent": self.counters.resent,
+            "timed_out": self.counters.timed_out,
+            "rejected": self.counters.rejected,
+        }
 
     def status(self) -> dict[str, Any]:
         """A description of the proxy for the management ``status`` request."""

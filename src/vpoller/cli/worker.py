@@ -9,6 +9,7 @@ from vpoller.cli import daemon
 from vpoller.cli.common import setup_logging
 from vpoller.constants import DEFAULT_WORKER_MGMT
 from vpoller.errors import VPollerError
+from vpoller.metrics import metrics_url, serve_metrics
 from vpoller.worker.manager import WorkerManager
 
 
@@ -37,7 +38,17 @@ def main(argv: list[str] | None = None) -> int:
             endpoint = args.endpoint or settings.worker.mgmt.replace("*", "localhost")
             return daemon.mgmt_command(endpoint, args.command, daemon.mgmt_curve(settings, args))
         manager = WorkerManager(settings, args.concurrency, debug=args.debug)
-        return daemon.serve(manager, lambda: {"mgmt": manager.mgmt_endpoint}, args.endpoints_file)
+        w = settings.worker
+        metrics = serve_metrics(manager.metrics.registry, w.metrics_address, w.metrics_port)
+        try:
+            return daemon.serve(
+                manager,
+                lambda: {"mgmt": manager.mgmt_endpoint, **metrics_url(metrics)},
+                args.endpoints_file,
+            )
+        finally:
+            if metrics is not None:
+                metrics.stop()
     except VPollerError as exc:
         sys.stderr.write(f"vpoller-worker: {exc}\n")
         return 2

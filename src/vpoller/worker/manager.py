@@ -13,7 +13,9 @@ import importlib
 import logging
 import multiprocessing
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ import zmq
 from vpoller.config import Settings
 from vpoller.constants import CHILD_RESTART_BACKOFF_MAX_S, VERSION
 from vpoller.errors import RequestError, VPollerError
+from vpoller.metrics import WorkerMetrics
 from vpoller.registry import Registry
 from vpoller.request import decode_json, encode_json, failure, success
 from vpoller.transport import make_server_socket, start_authenticator
@@ -61,6 +64,8 @@ class WorkerManager:
         self.processes = processes or settings.worker.concurrency
         self.debug = debug
         self.children = [Child(i) for i in range(self.processes)]
+        self.metrics = WorkerMetrics(self.processes)
+        self.report_endpoint: str | None = None  # children PUSH metrics reports here
         self._mp = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -100,7 +105,7 @@ class WorkerManager:
         process = self._mp.Process(
             target=run_worker_process,
             name=f"vpoller-worker-{child.index}",
-            args=(self.settings, child.index, os.getpid(), self.debug),
+            args=(self.settings, child.index, os.getpid(), self.debug, self.report_endpoint),
         )
         process.start()
         child.process = process
@@ -130,6 +135,7 @@ class WorkerManager:
                     lived,
                     child.restart_at - now,
                 )
+                self.metrics.child_exited(child.index, process.pid)
                 process.close()
                 child.process = None
             if child.process is None and now >= child.restart_at:
@@ -176,6 +182,7 @@ class WorkerManager:
             return
         endpoint = mgmt.getsockopt(zmq.LAST_ENDPOINT)
         self.mgmt_endpoint = endpoint.decode() if isinstance(endpoint, bytes) else str(endpoint)
+        reports = self._bind_reports(ctx)
         try:
             for child in self.children:
                 self._spawn(child)
@@ -186,10 +193,12 @@ class WorkerManager:
                 if self._stop.is_set():
                     break
                 self._watch(time.monotonic())
+                self._update_metrics(reports)
         finally:
             self._ready.set()
             self._stop_children()
             mgmt.close(0)
+            self._close_reports(reports)
             if auth is not None:
                 auth.stop()
             ctx.term()
@@ -197,6 +206,37 @@ class WorkerManager:
                 "worker manager stopped; restarts: %d",
                 sum(max(0, c.restarts) for c in self.children),
             )
+
+    # -- metrics -----------------------------------------------------------------
+
+    def _bind_reports(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes] | None:
+        """With metrics on, a PULL socket in a private folder for the children's reports."""
+        if self.settings.worker.metrics_port == 0:
+            return None
+        self._report_dir = tempfile.mkdtemp(prefix="vpoller-worker-")  # mode 0700
+        sock = ctx.socket(zmq.PULL)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.settings.worker.max_message_bytes)
+        self.report_endpoint = f"ipc://{self._report_dir}/reports"
+        sock.bind(self.report_endpoint)
+        return sock
+
+    def _update_metrics(self, reports: zmq.Socket[bytes] | None) -> None:
+        if reports is None:
+            return
+        for _ in range(256):
+            try:
+                frame = reports.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self.metrics.report_frame(frame)
+        alive = sum(1 for c in self.children if c.process is not None and c.process.is_alive())
+        self.metrics.children(alive, sum(c.restarts for c in self.children))
+
+    def _close_reports(self, reports: zmq.Socket[bytes] | None) -> None:
+        if reports is not None:
+            reports.close(0)
+            shutil.rmtree(self._report_dir, ignore_errors=True)
 
     def _on_mgmt(self, mgmt: zmq.Socket[bytes]) -> None:
         frames = mgmt.recv_multipart()

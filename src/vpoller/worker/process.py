@@ -9,6 +9,7 @@ and its agent's session is discarded, so a hung session is rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -27,6 +28,7 @@ from vpoller.config import Settings
 from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG
 from vpoller.errors import RequestError, TransportError, VPollerError
 from vpoller.helpers import load_helpers
+from vpoller.metrics import REPORT_INTERVAL_S, encode_report
 from vpoller.registry import Registry
 from vpoller.request import encode_json, failure
 from vpoller.transport import make_client_socket
@@ -64,8 +66,18 @@ class _ProxyLink:
 class WorkerProcess:
     """The loop of one worker process; ``run()`` blocks until ``stop()``."""
 
-    def __init__(self, settings: Settings, index: int = 0, parent_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: int = 0,
+        parent_pid: int | None = None,
+        report_endpoint: str | None = None,
+    ) -> None:
         self.settings = settings
+        # Where to PUSH metrics reports for the manager (None: metrics off).
+        self.report_endpoint = report_endpoint
+        self._report: zmq.Socket[bytes] | None = None
+        self._next_report = 0.0
         self.index = index
         self.parent_pid = parent_pid
         w = settings.worker
@@ -161,6 +173,8 @@ class WorkerProcess:
                 if link.sock is not None:
                     link.sock.close(0)
             self.agents.close()
+            if self._report is not None:
+                self._report.close(0)
             results.close(0)
             ctx.term()
             logger.info("worker %d stopped", self.index)
@@ -194,6 +208,7 @@ class WorkerProcess:
             if now >= next_heartbeat:
                 next_heartbeat = now + HEARTBEAT_S
                 self._heartbeat(ctx, poller, links, now)
+                self._send_report(now)
             if now >= next_registry and not self._draining:
                 next_registry = now + REGISTRY_CHECK_S
                 if self._load_agents():
@@ -323,6 +338,21 @@ class WorkerProcess:
                 ],
             )
 
+    def _send_report(self, now: float) -> None:
+        """Tell the manager our sessions and load (for its metrics); never blocks."""
+        if self.report_endpoint is None or now < self._next_report:
+            return
+        self._next_report = now + REPORT_INTERVAL_S
+        if self._report is None:
+            self._report = self._ctx.socket(zmq.PUSH)
+            self._report.setsockopt(zmq.LINGER, 0)
+            self._report.setsockopt(zmq.SNDHWM, 4)  # a stale report is worth nothing
+            self._report.connect(self.report_endpoint)
+        frame = encode_report(self.index, os.getpid(), len(self._inflight), self.agents.status())
+        # When the manager is not reading, drop this report: the next one will do.
+        with contextlib.suppress(zmq.Again):
+            self._report.send(frame, zmq.NOBLOCK)
+
     def status(self) -> dict[str, Any]:
         return {
             "index": self.index,
@@ -332,13 +362,17 @@ class WorkerProcess:
 
 
 def run_worker_process(
-    settings: Settings, index: int, parent_pid: int, debug: bool = False
+    settings: Settings,
+    index: int,
+    parent_pid: int,
+    debug: bool = False,
+    report_endpoint: str | None = None,
 ) -> None:
     """Entry point of a child process started by the worker manager."""
     setup_logging(debug)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the manager decides when we stop
     try:
-        worker = WorkerProcess(settings, index, parent_pid)
+        worker = WorkerProcess(settings, index, parent_pid, report_endpoint)
     except VPollerError as exc:
         logger.error("worker %d cannot start: %s", index, exc)
         raise SystemExit(2) from None
