@@ -37,6 +37,7 @@ WORKER_EXPIRY_S = HEARTBEAT_S * HEARTBEAT_LIVENESS
 # Time a worker gets past a request's deadline to send its own timeout reply.
 DEADLINE_GRACE_S = 1.0
 SWEEP_INTERVAL_S = 0.1
+SHUTDOWN_GRACE_S = 3.0
 # Share of the client's timeout the proxy may use before it answers with an error.
 CLIENT_DEADLINE_SHARE = 0.9
 
@@ -107,6 +108,7 @@ class Proxy:
         self._rr = itertools.count()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._closing = False
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._started = time.time()
@@ -204,7 +206,16 @@ class Proxy:
         poller.register(self.mgmt, zmq.POLLIN)
         next_heartbeat = time.monotonic() + HEARTBEAT_S
         next_sweep = time.monotonic() + SWEEP_INTERVAL_S
-        while not self._stop.is_set():
+        closing_until = 0.0
+        while True:
+            if self._stop.is_set():
+                # Stopping: refuse new requests, give in-flight ones a grace
+                # period to be answered by their workers.
+                if not self._closing:
+                    self._closing = True
+                    closing_until = time.monotonic() + SHUTDOWN_GRACE_S
+                if not self._inflight or time.monotonic() > closing_until:
+                    return
             events = dict(poller.poll(int(SWEEP_INTERVAL_S * 1000)))
             # Drain the backend first: replies free slots for queued requests.
             if self.backend in events:
@@ -243,6 +254,9 @@ class Proxy:
             self.metrics.answered(None, "dropped")
             return
         envelope, body = frames[: split + 1], frames[split + 1 :]
+        if self._closing:
+            self._reject(envelope, "Proxy is shutting down; send the request again later")
+            return
         if len(body) != 1:
             self._reject(envelope, f"Request must be exactly one frame, got {len(body)}")
             return
