@@ -246,6 +246,10 @@ static int load_keys(const char *path, unsigned char (*out)[CURVE_KEY_BYTES], si
             first++;
         while (last > first && is_space(last[-1]))
             last--;
+        /*
+         * '#' is a Z85 digit, but the last one (84): a key's first digit is at
+         * most 2^32 / 85^4 = 82, so a line starting with '#' is never a key.
+         */
         if (last > first && *first != '#') {
             if (found == count) {
                 fprintf(stderr, "%s: %s:%zu: expected %zu key%s, found more\n",

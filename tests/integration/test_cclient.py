@@ -24,7 +24,9 @@ from typing import Any
 
 import pytest
 import zmq
+import zmq.auth
 
+from vpoller.testing.simulator import Simulator
 from vpoller.testing.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -797,6 +799,47 @@ def test_curve_wrong_server_key_gets_no_response(
     assert server.requests == []
 
 
+def test_curve_zcert_files_of_pyzmq(
+    cclient: CClient, fake_server: Callable[..., FakeServer], tmp_path: Path
+) -> None:
+    server_public_file, server_secret_file = zmq.auth.create_certificates(tmp_path, "proxy")
+    _, client_secret_file = zmq.auth.create_certificates(tmp_path, "client")
+    _, server_secret = zmq.auth.load_certificate(server_secret_file)
+    assert server_secret is not None
+    server = fake_server(curve_secret=server_secret)
+    run = ask(
+        cclient,
+        server,
+        "-m",
+        "about",
+        "-V",
+        "vc",
+        "--curve-server-key",
+        str(server_public_file),
+        "--curve-key",
+        str(client_secret_file),
+    )
+    assert run.returncode == 0, run.stderr
+    assert server.request["method"] == "about"
+
+
+def test_curve_zcert_public_file_is_not_a_keypair(cclient: CClient, tmp_path: Path) -> None:
+    server_public_file, _ = zmq.auth.create_certificates(tmp_path, "proxy")
+    client_public_file, _ = zmq.auth.create_certificates(tmp_path, "client")
+    run = cclient(
+        "-m",
+        "about",
+        "-V",
+        "vc",
+        "--curve-server-key",
+        str(server_public_file),
+        "--curve-key",
+        str(client_public_file),
+    )
+    assert run.returncode == EXIT_RUNTIME_ERROR
+    assert b"no secret-key in this key file" in run.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -955,3 +998,30 @@ def test_stack_unknown_awkward_name_is_error_naming_it(
     assert reply["success"] == 1
     assert name in reply["msg"]
     assert "Traceback" not in reply["msg"]
+
+
+def test_stack_with_curve_answers_authorised_client(
+    cclient: CClient, sim: Simulator, make_stack: Callable[..., Stack]
+) -> None:
+    stack = make_stack(sim, curve=True)
+    run = ask_stack(
+        cclient,
+        stack,
+        "-m",
+        "about",
+        "--curve-server-key",
+        stack.key("proxy"),
+        "--curve-key",
+        stack.key("client", secret=True),
+    )
+    assert run.returncode == 0, run.stderr
+    assert reply_of(run)["success"] == 0
+
+
+def test_stack_with_curve_ignores_plain_client(
+    cclient_native: CClient, sim: Simulator, make_stack: Callable[..., Stack]
+) -> None:
+    stack = make_stack(sim, curve=True)
+    run = cclient_native("-e", stack.frontend, "-V", stack.agent, "-m", "about", "-t", "500")
+    assert run.returncode == EXIT_NO_RESPONSE
+    assert run.stdout == NO_RESPONSE
