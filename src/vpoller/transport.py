@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import zmq
@@ -26,6 +27,14 @@ logger = logging.getLogger(__name__)
 # Frames larger than this are refused by ZeroMQ itself (the peer is dropped);
 # below it, components answer an oversized request with an error reply.
 SOCKET_MAX_BYTES_FACTOR = 64
+# A refused peer's warnings are repeated at most this often (it retries constantly).
+REFUSAL_LOG_INTERVAL_S = 10.0
+HANDSHAKE_FAILURES = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_MONITOR_STOPPED
+)
+MONITOR_POLL_MS = 100
 
 
 def load_keypair(path: str) -> tuple[bytes, bytes]:
@@ -136,6 +145,7 @@ class CurveGuard(ThreadAuthenticator):
         self._watched: list[tuple[str, str]] = []  # (monitor endpoint, label)
         self._monitor_stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._reports = _RefusalLog()
 
     def start(self) -> None:
         super().start()
@@ -175,9 +185,11 @@ class CurveGuard(ThreadAuthenticator):
             self.configure_curve(domain="*", location=self.folder)
             allowed, reason = await super()._authenticate_curve(domain, client_key)
         if not allowed:
-            logger.warning(
+            key = z85.encode(client_key).decode("ascii")
+            self._reports.warn(
+                (key, self._address),
                 "refused CURVE client %s from %s: key not in authorized_keys folder %s",
-                z85.encode(client_key).decode("ascii"),
+                key,
                 self._address,
                 self.folder,
             )
@@ -208,23 +220,47 @@ class CurveGuard(ThreadAuthenticator):
                     if event["event"] == zmq.EVENT_MONITOR_STOPPED:
                         poller.unregister(mon)
                         continue
-                    logger.warning(
+                    where = event["endpoint"]
+                    reason = _handshake_reason(event["event"], event["value"])
+                    self._reports.warn(
+                        (label, reason),
                         "refused a peer on %s (%s): CURVE handshake failed: %s",
                         label,
-                        event["endpoint"],
-                        _handshake_reason(event["event"], event["value"]),
+                        where.decode("utf-8", "replace") if isinstance(where, bytes) else where,
+                        reason,
                     )
         finally:
             for mon in monitors:
                 mon.close(0)
 
 
-HANDSHAKE_FAILURES = (
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_MONITOR_STOPPED
-)
-MONITOR_POLL_MS = 100
+class _RefusalLog:
+    """Warnings about refused peers, at most one per kind per interval.
+
+    A refused client reconnects every 100 ms or so; without this its refusals
+    would flood the log. Repeats within the interval are counted and the
+    count is reported with the next warning of the same kind.
+    """
+
+    def __init__(self, interval_s: float = REFUSAL_LOG_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._suppressed: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, kind: tuple[str, str], msg: str, *args: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.interval_s:
+                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+                return
+            self._last[kind] = now
+            repeats = self._suppressed.pop(kind, 0)
+        if repeats:
+            msg += " (%d more refusals like this one since the last report)"
+            args = (*args, repeats)
+        logger.warning(msg, *args)
 
 
 def _handshake_reason(event: int, value: int) -> str:
