@@ -17,6 +17,8 @@ from vpoller.vsphere.agent import VSphereAgent
 
 logger = logging.getLogger(__name__)
 
+PIPELINE_DEPTH = 2
+
 
 @dataclass
 class _Slot:
@@ -61,8 +63,13 @@ class AgentPool:
         return slot.pool.submit(fn, slot.agent)
 
     def slots(self) -> dict[str, int]:
-        """Concurrent requests taken per agent, as announced to proxies."""
-        return {host: self.concurrency for host in self._slots}
+        """Requests taken per agent, as announced to proxies.
+
+        Twice the agent's threads: one request waits on each thread while
+        another runs, so the pipeline from the proxy never runs dry, while at
+        most ``concurrency`` calls per process ever reach the vCenter.
+        """
+        return {host: self.concurrency * PIPELINE_DEPTH for host in self._slots}
 
     def status(self) -> list[dict[str, Any]]:
         return [slot.agent.status() for slot in self._slots.values()]
