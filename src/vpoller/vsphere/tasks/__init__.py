@@ -13,8 +13,19 @@ from vpoller.vsphere.tasks import (
     general,
     host,
     net,
+    perf,
     resource_pool,
     vm,
 )
 
-__all__ = ["cluster", "datacenter", "datastore", "general", "host", "net", "resource_pool", "vm"]
+__all__ = [
+    "cluster",
+    "datacenter",
+    "datastore",
+    "general",
+    "host",
+    "net",
+    "perf",
+    "resource_pool",
+    "vm",
+]

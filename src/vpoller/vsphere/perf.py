@@ -1,0 +1,651 @@
+"""Performance metrics: the counter catalogue, historical intervals and batched QueryPerf.
+
+The task methods in :mod:`vpoller.vsphere.tasks.perf` are thin wrappers around
+:func:`counter_info`, :func:`interval_info`, :func:`metric_info`,
+:func:`metric_get` and :func:`vm_cpu_usage_percent`. What they share:
+
+- Counters are named ``group.name.unit.rollup`` (``cpu.usagemhz.megaHertz.average``;
+  the name part may itself hold dots, e.g. ``cpu.capacity.entitlement...``).
+  The catalogue (``PerformanceManager.perfCounter``) and the historical
+  intervals are read together, once per session, and kept in the agent's
+  per-session cache, so a reconnect reads them afresh.
+- Without ``perf-interval`` a query asks for real-time samples at the entity's
+  own refresh rate (``QueryPerfProviderSummary``, cached per entity and
+  session). An entity without real-time statistics (a datastore, a cluster, a
+  datacenter: ``currentSupported`` false) gets the server's shortest enabled
+  historical interval instead (``Past day`` on a default vCenter). With
+  ``perf-interval`` the named historical interval is used; ``maxSample`` is
+  ignored by vCenter for historical data, so those queries ask for a window of
+  ``max-sample + 2`` sampling periods (server time) and keep the newest samples.
+- ``instance``: ``""`` is the aggregate, any other string one instance; absent
+  means every instance, which is expanded through ``QueryAvailablePerfMetric``
+  rather than sent as ``"*"``, so that the metric count of a query is known
+  exactly (and only counters the entity really has are asked for).
+- One QueryPerf carries every entity and counter of a request, split into as
+  few queries as the server's per-query metric limit allows (entities x
+  counters x instances; ``config.vpxd.stats.maxQueryMetrics``, else 64 before
+  vCenter 6.5 and 256 since, a value <= 0 meaning no limit).
+- A sample value of -1 is vCenter's "no data for this sample" and is dropped.
+  A query that finds no samples (a counter the object lacks, data not yet
+  rolled up) succeeds with an empty result and says so in ``msg``.
+- A powered-off (or suspended) VM and a host that is not connected cannot have
+  performance data: a request for one such object fails with
+  :class:`NoPerformanceDataError` naming it and the reason; in a batch such
+  objects are left out and named in ``msg``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pyVmomi import vim
+
+from vpoller.errors import RequestError, VSphereError
+from vpoller.request import Reply, success
+from vpoller.vsphere import collector, objects
+
+if TYPE_CHECKING:
+    from vpoller.request import Request
+    from vpoller.vsphere.agent import VSphereAgent
+    from vpoller.vsphere.collector import ObjectProps
+    from vpoller.vsphere.objects import ObjectType
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_METRICS_OPTION = "config.vpxd.stats.maxQueryMetrics"
+MAX_QUERY_METRICS_BEFORE_6_5 = 64
+MAX_QUERY_METRICS_SINCE_6_5 = 256
+AGGREGATE_INSTANCE = ""
+# vCenter's marker of a sample it has no value for.
+MISSING_VALUE = -1
+# Historical data lags (rollups run every few minutes): ask for this many
+# sampling periods more than wanted so the newest ``max-sample`` are there.
+HISTORICAL_SLACK_PERIODS = 2
+CPU_USAGE_COUNTER = "cpu.usage.percent.average"
+# Counters of unit "percent" are reported in hundredths of a percent.
+PERCENT_SCALE = 100
+
+MSG_SAMPLES = "Successfully retrieved performance samples"
+MSG_NO_SAMPLES = "No performance samples found for the requested counters"
+MSG_COUNTERS = "Successfully retrieved performance counters"
+MSG_INTERVALS = "Successfully retrieved historical intervals"
+
+# Keys of the agent's per-session cache.
+_LOCK_KEY = "perf.lock"
+_CATALOGUE_KEY = "perf.catalogue"
+_LIMIT_KEY = "perf.max_query_metrics"
+_REFRESH_KEY = "perf.refresh_rate"
+_CLOCK_KEY = "perf.clock_offset_s"
+
+# pyVmomi's generated classes are untyped.
+_PM: Any = vim.PerformanceManager
+
+K = TypeVar("K")
+M = TypeVar("M")
+T = TypeVar("T")
+
+
+class UnknownCounterError(RequestError):
+    """A counter name the server's catalogue does not have."""
+
+
+class UnknownIntervalError(RequestError):
+    """A historical interval name the server does not have (or has disabled)."""
+
+
+class NoPerformanceDataError(VSphereError):
+    """The object cannot have performance data in its current state."""
+
+
+class PoweredOffError(NoPerformanceDataError):
+    """The VM is not powered on."""
+
+
+class HostDisconnectedError(NoPerformanceDataError):
+    """The host is not connected to vCenter."""
+
+
+# -- counter names ---------------------------------------------------------------
+
+
+def counter_name(info: Any) -> str:
+    """The ``group.name.unit.rollup`` name of a ``PerfCounterInfo``."""
+    return f"{info.groupInfo.key}.{info.nameInfo.key}.{info.unitInfo.key}.{info.rollupType}"
+
+
+def split_counter_name(text: str) -> tuple[str, str, str, str]:
+    """``(group, name, unit, rollup)`` of a counter name; the name part may hold dots."""
+    parts = text.split(".")
+    if len(parts) < 4 or not all(parts):
+        raise UnknownCounterError(
+            f"Performance counter '{text}' is not of the form group.name.unit.rollup"
+        )
+    return parts[0], ".".join(parts[1:-2]), parts[-2], parts[-1]
+
+
+# -- the catalogue -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The server's counters and historical intervals, as read once per session."""
+
+    counters: tuple[Any, ...]
+    intervals: tuple[Any, ...]
+    by_name: dict[str, Any] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, counters: Iterable[Any], intervals: Iterable[Any]) -> Catalogue:
+        """Index ``counters`` by name and key (the lowest key wins a duplicate name)."""
+        ordered = tuple(counters)
+        by_name: dict[str, Any] = {}
+        for info in sorted(ordered, key=lambda c: int(c.key)):
+            by_name.setdefault(counter_name(info), info)
+        names = {int(info.key): counter_name(info) for info in ordered}
+        return cls(ordered, tuple(intervals), by_name, names)
+
+    def counter(self, name: str) -> Any:
+        """The ``PerfCounterInfo`` called ``name``, or :class:`UnknownCounterError`."""
+        info = self.by_name.get(name)
+        if info is not None:
+            return info
+        split_counter_name(name)  # a malformed name gets its own message
+        close = difflib.get_close_matches(name, self.by_name, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UnknownCounterError(f"Unknown performance counter '{name}'{hint}")
+
+    def interval(self, name: str) -> Any:
+        """The enabled historical interval called ``name`` (case-insensitive fallback)."""
+        match = next((i for i in self.intervals if i.name == name), None)
+        if match is None:
+            match = next((i for i in self.intervals if i.name.casefold() == name.casefold()), None)
+        if match is None:
+            known = ", ".join(f"'{i.name}'" for i in self.intervals) or "none"
+            raise UnknownIntervalError(
+                f"Unknown performance interval '{name}'; the server has: {known}"
+            )
+        if not match.enabled:
+            raise UnknownIntervalError(f"Performance interval '{match.name}' is disabled")
+        return match
+
+    def shortest_interval(self) -> Any | None:
+        """The enabled historical interval with the shortest sampling period."""
+        enabled = [i for i in self.intervals if i.enabled]
+        return min(enabled, key=lambda i: int(i.samplingPeriod)) if enabled else None
+
+
+# -- values read once per session ------------------------------------------------------
+
+
+def _cached(agent: VSphereAgent, key: str, compute: Callable[[], T]) -> T:
+    """``agent.cache[key]``, computed by one thread at a time when missing."""
+    cache = agent.cache
+    if key in cache:
+        return cache[key]  # type: ignore[no-any-return]
+    # dict.setdefault is atomic, so every thread of the session gets the same lock.
+    lock: threading.Lock = cache.setdefault(_LOCK_KEY, threading.Lock())
+    with lock:
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]  # type: ignore[no-any-return]
+
+
+def catalogue(agent: VSphereAgent) -> Catalogue:
+    """The session's counter catalogue and historical intervals (one round trip, once)."""
+    return _cached(agent, _CATALOGUE_KEY, lambda: _read_catalogue(agent.content))
+
+
+def _read_catalogue(content: Any) -> Catalogue:
+    manager = content.perfManager
+    found = collector.retrieve(content, [manager], ["perfCounter", "historicalInterval"])
+    props = found[0].props if found else {}
+    log.debug("read %d performance counters", len(props.get("perfCounter") or ()))
+    return Catalogue.build(props.get("perfCounter") or (), props.get("historicalInterval") or ())
+
+
+def max_query_metrics(agent: VSphereAgent) -> int | None:
+    """The server's per-query metric limit, None when unlimited (read once per session)."""
+    return _cached(agent, _LIMIT_KEY, lambda: _read_max_query_metrics(agent.content))
+
+
+def _read_max_query_metrics(content: Any) -> int | None:
+    setting = content.setting
+    options: Sequence[Any] = ()
+    if setting is not None:
+        try:
+            options = setting.QueryOptions(name=MAX_QUERY_METRICS_OPTION) or ()
+        except (vim.fault.InvalidName, vim.fault.NoPermission):
+            # Not set (the usual case) or not readable: vCenter's built-in default applies.
+            options = ()
+    for option in options:
+        if option.key == MAX_QUERY_METRICS_OPTION:
+            try:
+                value = int(option.value)
+            except (TypeError, ValueError):
+                break
+            return value if value > 0 else None
+    return limit_for_version(str(content.about.apiVersion))
+
+
+def limit_for_version(api_version: str) -> int:
+    """vCenter's default ``maxQueryMetrics`` for an API version such as ``"6.7.3"``."""
+    numbers: list[int] = []
+    for part in api_version.split(".")[:2]:
+        try:
+            numbers.append(int(part))
+        except ValueError:
+            break
+    if tuple(numbers) >= (6, 5):
+        return MAX_QUERY_METRICS_SINCE_6_5
+    return MAX_QUERY_METRICS_BEFORE_6_5
+
+
+def refresh_rate(agent: VSphereAgent, ref: Any) -> int | None:
+    """The entity's real-time refresh rate in seconds; None without real-time statistics."""
+    rates: dict[str, int | None] = _cached(agent, _REFRESH_KEY, dict)
+    moid = ref._moId
+    if moid in rates:
+        return rates[moid]
+    summary = agent.content.perfManager.QueryPerfProviderSummary(entity=ref)
+    rate = (
+        int(summary.refreshRate) if summary.currentSupported and summary.refreshRate > 0 else None
+    )
+    rates[moid] = rate  # racing threads store the same value
+    return rate
+
+
+def server_now(agent: VSphereAgent) -> datetime.datetime:
+    """The server's clock, from an offset measured once per session."""
+    offset_s = _cached(agent, _CLOCK_KEY, lambda: _clock_offset_s(agent))
+    return datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=offset_s)
+
+
+def _clock_offset_s(agent: VSphereAgent) -> float:
+    before = time.time()
+    server = agent.si.CurrentTime()
+    after = time.time()
+    return float(server.timestamp() - (before + after) / 2)
+
+
+# -- splitting -------------------------------------------------------------------------
+
+
+def split_queries(
+    items: Iterable[tuple[K, Sequence[M]]], limit: int | None
+) -> list[list[tuple[K, list[M]]]]:
+    """Pack per-entity metric lists into queries of at most ``limit`` metrics in all.
+
+    Entities keep their order; an entity is split only where a query is full,
+    so it appears at most once per query. Entities without metrics are left
+    out. ``limit`` None means one query.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    batches: list[list[tuple[K, list[M]]]] = []
+    current: list[tuple[K, list[M]]] = []
+    room = limit
+    for key, metrics in items:
+        pending = list(metrics)
+        while pending:
+            if room is None:
+                current.append((key, pending))
+                break
+            if room == 0:
+                batches.append(current)
+                current, room = [], limit
+                assert room is not None
+            take, pending = pending[:room], pending[room:]
+            current.append((key, take))
+            room -= len(take)
+    if current:
+        batches.append(current)
+    return batches
+
+
+# -- objects and their state -------------------------------------------------------------
+
+_STATE_PATHS = {"vm": "runtime.powerState", "host": "runtime.connectionState"}
+
+
+def _no_data_reason(otype: ObjectType, obj: ObjectProps) -> NoPerformanceDataError | None:
+    name = obj.props.get("name", obj.ref._moId)
+    if otype.key == "vm":
+        state = str(obj.props.get("runtime.powerState"))
+        if state != "poweredOn":
+            what = "suspended" if state == "suspended" else "powered off"
+            return PoweredOffError(f"VM '{name}' is {what}: no performance data")
+    if otype.key == "host":
+        state = str(obj.props.get("runtime.connectionState"))
+        if state != "connected":
+            what = "not responding" if state == "notResponding" else "disconnected"
+            return HostDisconnectedError(f"Host '{name}' is {what}: no performance data")
+    return None
+
+
+def _available(
+    agent: VSphereAgent, otype: ObjectType, request: Request
+) -> tuple[list[ObjectProps], list[str]]:
+    """The named objects that can have data, and why the others (batch only) were left out."""
+    paths = list(otype.always)
+    if otype.key in _STATE_PATHS:
+        paths.append(_STATE_PATHS[otype.key])
+    found = objects.resolve(agent, otype, request, paths)
+    unique = list({obj.ref._moId: obj for obj in found}.values())
+    usable: list[ObjectProps] = []
+    skipped: list[str] = []
+    for obj in unique:
+        reason = _no_data_reason(otype, obj)
+        if reason is None:
+            usable.append(obj)
+        elif request.is_batch:
+            skipped.append(str(reason))
+        else:
+            raise reason
+    return usable, skipped
+
+
+def _identity(otype: ObjectType, obj: ObjectProps) -> dict[str, Any]:
+    """What names the object in batch results: its ``name`` (datastores: ``info.url`` too)."""
+    return {path: obj.props.get(path) for path in otype.always}
+
+
+def _message(base: str, skipped: Sequence[str]) -> str:
+    return f"{base}; left out: {'; '.join(skipped)}" if skipped else base
+
+
+# -- intervals and metric ids -----------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    """One entity of a query: which interval and which metrics to ask for."""
+
+    obj: ObjectProps
+    interval_id: int
+    historical: bool
+    metrics: list[Any] = field(default_factory=list)
+
+
+def _interval_of(
+    agent: VSphereAgent, cat: Catalogue, otype: ObjectType, obj: ObjectProps, named: Any | None
+) -> tuple[int, bool]:
+    """``(intervalId, historical)`` for the entity: ``named``, real-time, or the shortest."""
+    if named is not None:
+        return int(named.samplingPeriod), True
+    rate = refresh_rate(agent, obj.ref)
+    if rate is not None:
+        return rate, False
+    shortest = cat.shortest_interval()
+    if shortest is None:
+        raise NoPerformanceDataError(
+            f"{otype.label.capitalize()} '{obj.props.get('name')}' has no real-time "
+            "statistics and the server has no enabled historical interval"
+        )
+    return int(shortest.samplingPeriod), True
+
+
+def _requested_counters(cat: Catalogue, request: Request) -> list[Any]:
+    """The ``PerfCounterInfo`` of each requested counter name, without repeats."""
+    infos = [cat.counter(name) for name in dict.fromkeys(request.counters)]
+    return list({int(info.key): info for info in infos}.values())
+
+
+def _available_metrics(agent: VSphereAgent, ref: Any, interval_id: int) -> list[Any]:
+    return list(
+        agent.content.perfManager.QueryAvailablePerfMetric(entity=ref, intervalId=interval_id) or ()
+    )
+
+
+def _metric_ids(
+    agent: VSphereAgent, target: _Target, counters: Sequence[Any], instance: str | None
+) -> list[Any]:
+    """Metric ids per counter (request order): one instance, or every available one."""
+    if instance is not None:
+        return [_PM.MetricId(counterId=info.key, instance=instance) for info in counters]
+    by_counter: dict[int, list[Any]] = {}
+    for metric in _available_metrics(agent, target.obj.ref, target.interval_id):
+        by_counter.setdefault(int(metric.counterId), []).append(metric)
+    return [
+        _PM.MetricId(counterId=metric.counterId, instance=metric.instance)
+        for info in counters
+        for metric in by_counter.get(int(info.key), ())
+    ]
+
+
+# -- querying --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    counter_key: int
+    instance: str
+    timestamp: datetime.datetime
+    interval: int
+    value: int
+
+
+def _query_perf(manager: Any, specs: list[Any]) -> list[Any]:
+    """One QueryPerf round trip (a seam for tests that count them)."""
+    return list(manager.QueryPerf(querySpec=specs) or ())
+
+
+def _spec(target: _Target, metrics: list[Any], max_sample: int, now: Any) -> Any:
+    spec = _PM.QuerySpec(
+        entity=target.obj.ref,
+        metricId=metrics,
+        intervalId=target.interval_id,
+        # Ignored by vCenter for historical intervals, but keeps the reply
+        # bounded on servers that honour it.
+        maxSample=max_sample,
+    )
+    if target.historical:
+        periods = max_sample + HISTORICAL_SLACK_PERIODS
+        spec.startTime = now - datetime.timedelta(seconds=target.interval_id * periods)
+    return spec
+
+
+def _query(
+    agent: VSphereAgent, targets: Sequence[_Target], max_sample: int, limit: int | None
+) -> list[list[_Sample]]:
+    """The newest ``max_sample`` samples of every metric of every target, per target.
+
+    Samples come in the order of each target's metrics, oldest first.
+    """
+    now = server_now(agent) if any(t.historical for t in targets) else None
+    manager = agent.content.perfManager
+    collected: list[dict[tuple[int, str], list[_Sample]]] = [{} for _ in targets]
+    batches = split_queries(((i, t.metrics) for i, t in enumerate(targets)), limit)
+    for number, batch in enumerate(batches, 1):
+        log.debug("QueryPerf %d/%d: %d entities", number, len(batches), len(batch))
+        by_moid = {targets[i].obj.ref._moId: i for i, _ in batch}
+        specs = [_spec(targets[i], metrics, max_sample, now) for i, metrics in batch]
+        for entity_metric in _query_perf(manager, specs):
+            index = by_moid.get(entity_metric.entity._moId)
+            if index is not None:
+                _collect(entity_metric, collected[index])
+    out: list[list[_Sample]] = []
+    for target, series in zip(targets, collected, strict=True):
+        samples: list[_Sample] = []
+        for metric in target.metrics:
+            points = series.get((int(metric.counterId), metric.instance), [])
+            points.sort(key=lambda s: s.timestamp)
+            samples.extend(points[-max_sample:])
+        out.append(samples)
+    return out
+
+
+def _collect(entity_metric: Any, into: dict[tuple[int, str], list[_Sample]]) -> None:
+    infos = list(entity_metric.sampleInfo or ())
+    for series in entity_metric.value or ():
+        key = (int(series.id.counterId), str(series.id.instance))
+        points = into.setdefault(key, [])
+        for info, value in zip(infos, series.value or (), strict=False):
+            if value == MISSING_VALUE:
+                continue
+            points.append(_Sample(key[0], key[1], info.timestamp, int(info.interval), int(value)))
+
+
+def _targets(
+    agent: VSphereAgent,
+    cat: Catalogue,
+    otype: ObjectType,
+    objs: Sequence[ObjectProps],
+    named: Any | None,
+) -> list[_Target]:
+    return [_Target(obj, *_interval_of(agent, cat, otype, obj, named)) for obj in objs]
+
+
+# -- what the tasks return ---------------------------------------------------------------------
+
+
+def counter_info(agent: VSphereAgent) -> Reply:
+    """Every counter the server supports, in catalogue order."""
+    rows = [_counter_row(info) for info in catalogue(agent).counters]
+    return success(rows, MSG_COUNTERS)
+
+
+def _counter_row(info: Any) -> dict[str, Any]:
+    return {
+        "counterId": counter_name(info),
+        "key": int(info.key),
+        "group": info.groupInfo.key,
+        "name": info.nameInfo.key,
+        "unit": info.unitInfo.key,
+        "rollupType": str(info.rollupType),
+        "statsType": str(info.statsType),
+        "level": info.level,
+        "perDeviceLevel": info.perDeviceLevel,
+        "label": info.nameInfo.label,
+        "description": info.nameInfo.summary,
+    }
+
+
+def interval_info(agent: VSphereAgent) -> Reply:
+    """The server's historical intervals."""
+    rows = [
+        {
+            "enabled": bool(i.enabled),
+            "key": int(i.key),
+            "length": int(i.length),
+            "level": i.level,
+            "name": i.name,
+            "samplingPeriod": int(i.samplingPeriod),
+        }
+        for i in catalogue(agent).intervals
+    ]
+    return success(rows, MSG_INTERVALS)
+
+
+def metric_info(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
+    """Counters available for the object(s): ``[{"counterId", "instance"}]``.
+
+    For the interval a ``metric_get`` with the same keys would use. Filtered by
+    ``counter-name`` (one or a list) and ``instance`` when given; in a batch
+    each row also carries the object's identity.
+    """
+    cat = catalogue(agent)
+    wanted = {int(info.key) for info in _requested_counters(cat, request)}
+    named = cat.interval(request.perf_interval) if request.perf_interval is not None else None
+    objs, skipped = _available(agent, otype, request)
+    rows: list[dict[str, Any]] = []
+    for target in _targets(agent, cat, otype, objs, named):
+        prefix = _identity(otype, target.obj) if request.is_batch else {}
+        for metric in _available_metrics(agent, target.obj.ref, target.interval_id):
+            name = cat.names.get(int(metric.counterId))
+            if name is None or (wanted and int(metric.counterId) not in wanted):
+                continue
+            if request.instance is not None and metric.instance != request.instance:
+                continue
+            rows.append({**prefix, "counterId": name, "instance": metric.instance})
+    return success(rows, _message(MSG_COUNTERS, skipped))
+
+
+def metric_get(
+    agent: VSphereAgent,
+    otype: ObjectType,
+    request: Request,
+    *,
+    query_limit: int | None = None,
+) -> Reply:
+    """Samples of the requested counters of the object(s), see the module docstring.
+
+    ``query_limit`` overrides the server's per-query metric limit (tests).
+    """
+    cat = catalogue(agent)
+    counters = _requested_counters(cat, request)
+    if not counters:
+        raise RequestError("Missing required key 'counter-name'")
+    named = cat.interval(request.perf_interval) if request.perf_interval is not None else None
+    objs, skipped = _available(agent, otype, request)
+    targets = _targets(agent, cat, otype, objs, named)
+    for target in targets:
+        target.metrics = _metric_ids(agent, target, counters, request.instance)
+    limit = query_limit if query_limit is not None else max_query_metrics(agent)
+    per_target = _query(agent, targets, request.max_sample, limit)
+    rows: list[dict[str, Any]] = []
+    for target, samples in zip(targets, per_target, strict=True):
+        prefix = _identity(otype, target.obj) if request.is_batch else {}
+        rows.extend(
+            {
+                **prefix,
+                "interval": s.interval,
+                "timestamp": s.timestamp.isoformat(),
+                "counterId": cat.names[s.counter_key],
+                "instance": s.instance,
+                "value": s.value,
+            }
+            for s in samples
+        )
+    return success(rows, _message(MSG_SAMPLES if rows else MSG_NO_SAMPLES, skipped))
+
+
+def vm_cpu_usage_percent(agent: VSphereAgent, request: Request) -> Reply:
+    """The latest real-time ``cpu.usage.percent.average`` of the VM(s), in percent.
+
+    ``[{"name", "value", "timestamp", "interval"}]``, one row per VM, ``value``
+    a float (the counter reports hundredths of a percent). A single VM without
+    a sample yet is an error; in a batch it is left out and named in ``msg``.
+    """
+    otype = objects.OBJECT_TYPES["vm"]
+    cat = catalogue(agent)
+    counter = cat.counter(CPU_USAGE_COUNTER)
+    objs, skipped = _available(agent, otype, request)
+    targets: list[_Target] = []
+    for obj in objs:
+        rate = refresh_rate(agent, obj.ref)
+        if rate is None:
+            reason = f"VM '{obj.props.get('name')}' has no real-time statistics"
+            if not request.is_batch:
+                raise NoPerformanceDataError(reason)
+            skipped.append(reason)
+            continue
+        metric = _PM.MetricId(counterId=counter.key, instance=AGGREGATE_INSTANCE)
+        targets.append(_Target(obj, rate, False, [metric]))
+    rows: list[dict[str, Any]] = []
+    per_target = _query(agent, targets, 1, max_query_metrics(agent))
+    for target, samples in zip(targets, per_target, strict=True):
+        name = target.obj.props.get("name")
+        if not samples:
+            reason = f"VM '{name}' has no CPU usage sample yet"
+            if not request.is_batch:
+                raise NoPerformanceDataError(reason)
+            skipped.append(reason)
+            continue
+        latest = samples[-1]
+        rows.append(
+            {
+                "name": name,
+                "value": round(latest.value / PERCENT_SCALE, 2),
+                "timestamp": latest.timestamp.isoformat(),
+                "interval": latest.interval,
+            }
+        )
+    return success(rows, _message("Successfully retrieved CPU usage", skipped))
