@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vpoller.vsphere import objects
+from vpoller.vsphere import alarms, objects
 from vpoller.vsphere.taskregistry import task
 
 if TYPE_CHECKING:
@@ -24,3 +24,9 @@ def cluster_discover(agent: VSphereAgent, request: Request) -> Reply:
 def cluster_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one cluster object."""
     return objects.get(agent, CLUSTER, request)
+
+
+@task("cluster.alarm.get", required=("name",))
+def cluster_alarm_get(agent: VSphereAgent, request: Request) -> Reply:
+    """The triggered alarms of the cluster(s) named."""
+    return alarms.get(agent, CLUSTER, request)

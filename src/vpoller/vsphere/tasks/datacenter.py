@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vpoller.vsphere import objects
+from vpoller.vsphere import alarms, objects
 from vpoller.vsphere.taskregistry import task
 
 if TYPE_CHECKING:
@@ -24,3 +24,9 @@ def datacenter_discover(agent: VSphereAgent, request: Request) -> Reply:
 def datacenter_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one datacenter object."""
     return objects.get(agent, DATACENTER, request)
+
+
+@task("datacenter.alarm.get", required=("name",))
+def datacenter_alarm_get(agent: VSphereAgent, request: Request) -> Reply:
+    """The triggered alarms of the datacenter(s) named."""
+    return alarms.get(agent, DATACENTER, request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vpoller.request import success
+from vpoller.vsphere import collector, events
 from vpoller.vsphere.serialize import to_json
 from vpoller.vsphere.taskregistry import task
 
@@ -13,6 +14,16 @@ if TYPE_CHECKING:
     from vpoller.vsphere.agent import VSphereAgent
 
 ABOUT_DEFAULT_PROPERTIES = ("fullName",)
+SESSION_FIELDS = (
+    "key",
+    "userName",
+    "fullName",
+    "loginTime",
+    "lastActiveTime",
+    "ipAddress",
+    "userAgent",
+    "callCount",
+)
 
 
 @task("about")
@@ -26,6 +37,26 @@ def about(agent: VSphereAgent, request: Request) -> Reply:
     props = request.properties or ABOUT_DEFAULT_PROPERTIES
     row: dict[str, Any] = {prop: to_json(_attribute(info, prop)) for prop in props}
     return success([row])
+
+
+@task("event.latest")
+def event_latest(agent: VSphereAgent, request: Request) -> Reply:
+    """The newest event's full formatted message: ``[{"event": "..."}]`` (``[]`` when none)."""
+    event = events.latest_event(agent.content)
+    if event is None:
+        return success([])
+    return success([{"event": to_json(event.fullFormattedMessage)}])
+
+
+@task("session.get")
+def session_get(agent: VSphereAgent, request: Request) -> Reply:
+    """The sessions established on the server, one row of :data:`SESSION_FIELDS` each."""
+    manager = agent.content.sessionManager
+    found = collector.retrieve(agent.content, [manager], ("sessionList",))
+    sessions = (found[0].props.get("sessionList") if found else None) or ()
+    return success(
+        [{field: to_json(getattr(s, field, None)) for field in SESSION_FIELDS} for s in sessions]
+    )
 
 
 def _attribute(obj: Any, path: str) -> Any:

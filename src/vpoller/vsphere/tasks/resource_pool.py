@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vpoller.vsphere import objects
+from vpoller.vsphere import objects, relations
 from vpoller.vsphere.taskregistry import task
 
 if TYPE_CHECKING:
@@ -24,3 +24,9 @@ def resource_pool_discover(agent: VSphereAgent, request: Request) -> Reply:
 def resource_pool_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one resource.pool object."""
     return objects.get(agent, RESOURCE_POOL, request)
+
+
+@task("resource.pool.vm.get", required=("name",))
+def resource_pool_vm_get(agent: VSphereAgent, request: Request) -> Reply:
+    """The virtual machines of the resource pool(s) named."""
+    return relations.get(agent, relations.RELATIONS["resource.pool.vm.get"], request)
