@@ -78,7 +78,11 @@ def vsan_health_get(agent: VSphereAgent, request: Request) -> Reply:
         try:
             status = vsan.QueryHostStatus()
         except (vmodl.fault.ManagedObjectNotFound, vmodl.fault.MethodNotFound) as exc:
-            # The simulator names a HostVsanSystem that does not exist.
+            # The simulator names a HostVsanSystem that does not exist; any
+            # other missing object (the host itself) stays a plain fault.
+            missing = getattr(exc, "obj", None)
+            if missing is not None and missing._moId != vsan._moId:
+                raise
             raise NotSupportedError(
                 f"Host '{name}' has no working vSAN system (HostVsanSystem.QueryHostStatus "
                 "failed): vSAN is not supported"
