@@ -227,14 +227,16 @@ def _host_and_vms(si: Any) -> tuple[Any, dict[str, Any]]:
 def test_host_vm_get_matches_pyvmomi(agent: VSphereAgent, si: Any) -> None:
     _, host = _host_and_vms(si)
     result = ok(run(agent, "host.vm.get", name=host["name"]))
-    assert sorted(row["name"] for row in result) == names(si, list(host["vm"]))
+    assert len(result) == 1
+    assert result[0]["name"] == host["name"]
+    assert sorted(result[0]["vm"]) == names(si, list(host["vm"]))
     assert host["vm"]
 
 
 def test_host_net_get_matches_pyvmomi(agent: VSphereAgent, si: Any) -> None:
     _, host = _host_and_vms(si)
     result = ok(run(agent, "host.net.get", name=host["name"]))
-    assert sorted(row["name"] for row in result) == names(si, list(host["network"]))
+    assert sorted(result[0]["network"]) == names(si, list(host["network"]))
 
 
 def test_host_datastore_get_has_name_and_url(agent: VSphereAgent, si: Any) -> None:
@@ -242,10 +244,15 @@ def test_host_datastore_get_has_name_and_url(agent: VSphereAgent, si: Any) -> No
     refs = list(host["datastore"])
     expected = props(si, refs, ["name", "info.url"])
     result = ok(run(agent, "host.datastore.get", name=host["name"]))
-    assert sorted(result, key=lambda r: r["name"]) == sorted(
-        ({"name": p["name"], "info.url": p["info.url"]} for p in expected.values()),
-        key=lambda r: r["name"],
-    )
+    assert result == [
+        {
+            "name": host["name"],
+            "datastore": [
+                {"name": expected[r._moId]["name"], "info.url": expected[r._moId]["info.url"]}
+                for r in refs
+            ],
+        }
+    ]
 
 
 def test_host_cluster_get_names_cluster(agent: VSphereAgent, si: Any) -> None:
@@ -261,15 +268,12 @@ def test_host_cluster_get_standalone_host_is_null(agent: VSphereAgent, si: Any) 
     assert result == [{"name": "DC0_H0", "cluster": None}]
 
 
-def test_host_vm_get_batch_rows_name_their_host(agent: VSphereAgent, si: Any) -> None:
+def test_host_vm_get_batch_keyed_by_host(agent: VSphereAgent, si: Any) -> None:
     hosts = objects_of(si, vim.HostSystem)[:2]
     found = props(si, hosts, ["name", "vm"])
-    expected = sorted(
-        (p["name"], vm_name) for p in found.values() for vm_name in names(si, list(p["vm"]))
-    )
-    batch = tuple(p["name"] for p in found.values())
-    result = ok(run(agent, "host.vm.get", name=batch))
-    assert sorted((row["host"], row["name"]) for row in result) == expected
+    expected = {p["name"]: names(si, list(p["vm"])) for p in found.values()}
+    result = ok(run(agent, "host.vm.get", name=tuple(expected)))
+    assert {row["name"]: sorted(row["vm"]) for row in result} == expected
 
 
 def test_vm_host_get_names_host(agent: VSphereAgent, si: Any, vm: Any) -> None:
@@ -281,7 +285,7 @@ def test_vm_host_get_names_host(agent: VSphereAgent, si: Any, vm: Any) -> None:
 def test_vm_net_get_matches_pyvmomi(agent: VSphereAgent, si: Any, vm: Any) -> None:
     found = props(si, [vm], ["name", "network"])[vm._moId]
     result = ok(run(agent, "vm.net.get", name=found["name"]))
-    assert sorted(row["name"] for row in result) == names(si, list(found["network"]))
+    assert result == [{"name": found["name"], "network": names(si, list(found["network"]))}]
     assert found["network"]
 
 
@@ -289,30 +293,41 @@ def test_vm_datastore_get_matches_pyvmomi(agent: VSphereAgent, si: Any, vm: Any)
     found = props(si, [vm], ["name", "datastore"])[vm._moId]
     expected = props(si, list(found["datastore"]), ["name", "info.url"])
     result = ok(run(agent, "vm.datastore.get", name=found["name"]))
-    assert [(r["name"], r["info.url"]) for r in result] == [
-        (p["name"], p["info.url"]) for p in expected.values()
+    assert result == [
+        {
+            "name": found["name"],
+            "datastore": [
+                {"name": p["name"], "info.url": p["info.url"]} for p in expected.values()
+            ],
+        }
     ]
 
 
 def test_vm_datastore_get_by_moref(agent: VSphereAgent, si: Any, vm: Any) -> None:
     found = props(si, [vm], ["datastore"])[vm._moId]
     result = ok(run(agent, "vm.datastore.get", moref=vm._moId))
-    assert sorted(r["name"] for r in result) == names(si, list(found["datastore"]))
+    assert sorted(d["name"] for d in result[0]["datastore"]) == names(si, list(found["datastore"]))
 
 
 def test_datastore_vm_get_matches_pyvmomi(agent: VSphereAgent, si: Any) -> None:
     ds = objects_of(si, vim.Datastore)[0]
     found = props(si, [ds], ["name", "info.url", "vm"])[ds._moId]
     result = ok(run(agent, "datastore.vm.get", name=found["info.url"]))
-    assert sorted(row["name"] for row in result) == names(si, list(found.get("vm") or ()))
+    row = {**result[0], "vm": sorted(result[0]["vm"])}
+    assert row == {
+        "name": found["name"],
+        "info.url": found["info.url"],
+        "vm": names(si, list(found.get("vm") or ())),
+    }
+    assert row["vm"]
 
 
 def test_datastore_host_get_matches_mounts(agent: VSphereAgent, si: Any) -> None:
     ds = objects_of(si, vim.Datastore)[0]
     found = props(si, [ds], ["name", "host"])[ds._moId]
     result = ok(run(agent, "datastore.host.get", name=found["name"]))
-    assert sorted(row["name"] for row in result) == names(si, [m.key for m in found["host"]])
-    assert result
+    assert sorted(result[0]["host"]) == names(si, [m.key for m in found["host"]])
+    assert result[0]["host"]
 
 
 def test_net_vm_get_matches_pyvmomi(agent: VSphereAgent, si: Any) -> None:
@@ -321,15 +336,15 @@ def test_net_vm_get_matches_pyvmomi(agent: VSphereAgent, si: Any) -> None:
     found = props(si, objects_of(si, vim.Network), ["name", "vm"])
     net = next(p for p in found.values() if p["name"] == "DC0_DVPG0")
     result = ok(run(agent, "net.vm.get", name="DC0_DVPG0"))
-    assert sorted(row["name"] for row in result) == names(si, list(net.get("vm") or ()))
+    assert result == [{"name": "DC0_DVPG0", "vm": names(si, list(net.get("vm") or ()))}]
 
 
 def test_net_host_get_matches_pyvmomi(agent: VSphereAgent, si: Any) -> None:
     found = props(si, objects_of(si, vim.Network), ["name", "host"])
     net = next(p for p in found.values() if p["name"] == "DC0_DVPG0")
     result = ok(run(agent, "net.host.get", name="DC0_DVPG0"))
-    assert sorted(row["name"] for row in result) == names(si, list(net["host"]))
-    assert result
+    assert sorted(result[0]["host"]) == names(si, list(net["host"]))
+    assert result[0]["host"]
 
 
 def test_resource_pool_vm_get_returns_properties(agent: VSphereAgent, si: Any) -> None:
@@ -345,7 +360,7 @@ def test_resource_pool_vm_get_returns_properties(agent: VSphereAgent, si: Any) -
 def test_host_vm_get_through_stack_matches_pyvmomi(stack: Stack, si: Any) -> None:
     _, host = _host_and_vms(si)
     reply = stack.request({"method": "host.vm.get", "hostname": stack.agent, "name": host["name"]})
-    assert sorted(row["name"] for row in ok(reply)) == names(si, list(host["vm"]))
+    assert sorted(ok(reply)[0]["vm"]) == names(si, list(host["vm"]))
 
 
 # -- guest -----------------------------------------------------------------------------
@@ -507,4 +522,5 @@ def test_host_vm_get_zabbix_lists_odd_name(stack: Stack, si: Any, renamed_vm: An
         }
     )
     assert isinstance(reply, dict), reply
-    assert ODD_NAME in [row["{#VSPHERE.HOST.NAME}"] for row in reply["data"]]
+    (row,) = reply["data"]
+    assert ODD_NAME in json.loads(row["{#VSPHERE.HOST.VM}"])

@@ -7,15 +7,19 @@ in :data:`RELATIONS`; :func:`get` does the work for all of them in two
 property-collector round trips: one (through :func:`objects.resolve`) reading
 the sources' reference lists, one reading the targets' names.
 
-Two result shapes (SPEC.md):
+Three result shapes (SPEC.md, docs/methods.md), one row per source object
+for all but the last, so a batch (a list of names) is keyed by object:
 
-- *list* relations answer one row per target object, keyed like that type's
-  ``discover`` rows (``name``; datastores ``info.url`` too) plus any requested
-  ``properties``: ``[{"name": "vm01"}, ...]``. When the request names several
-  sources (a batch), each row also carries the source's name under the source
-  type's key, e.g. ``{"host": "esx01", "name": "vm01"}``.
-- *pair* relations (``host.cluster.get``, ``vm.host.get``) answer one row per
-  source: ``[{"name": "vm01", "host": "esx01"}]``.
+- *list* relations: the source's identifying fields and the related objects'
+  names under the reference's key, ``[{"name": "esx01", "vm": ["vm01", ...]}]``;
+  datastores are listed as ``{"name", "info.url"}`` objects, and a datastore
+  source row carries its ``info.url`` too.
+- *pair* relations (``host.cluster.get``, ``vm.host.get``): one name,
+  ``[{"name": "vm01", "host": "esx01"}]`` (null when there is none).
+- *object* relations (``resource.pool.vm.get``): one row per related object,
+  keyed like that type's ``discover`` rows plus the requested ``properties``;
+  in a batch each row carries its source's name under the source type's key,
+  e.g. ``{"resource.pool": "rp1", "name": "vm01"}``.
 """
 
 from __future__ import annotations
@@ -58,77 +62,84 @@ class Relation:
     source: ObjectType
     path: str  # reference property of the source
     target: ObjectType
-    # Set for pair relations: the result key holding the target's name.
-    pair_key: str | None = None
+    # The result key of the related objects (list and pair relations).
+    key: str = ""
+    shape: str = "list"  # "list", "pair" or "objects", see the module docstring
     references: Callable[[Any], list[Any]] = _references
     # Keep only targets of this class (a standalone host's parent is a plain
     # ComputeResource, which is not a cluster).
     only: type | None = None
 
 
-def _relation(method: str, path: str, target: str, **extra: Any) -> Relation:
+def _relation(method: str, path: str, target: str, key: str, **extra: Any) -> Relation:
     source = method.removesuffix(f".{target}.get")
-    return Relation(method, OBJECT_TYPES[source], path, OBJECT_TYPES[target], **extra)
+    return Relation(method, OBJECT_TYPES[source], path, OBJECT_TYPES[target], key, **extra)
 
 
 RELATIONS: dict[str, Relation] = {
     r.method: r
     for r in (
-        _relation("net.host.get", "host", "host"),
-        _relation("net.vm.get", "vm", "vm"),
-        _relation("resource.pool.vm.get", "vm", "vm"),
+        _relation("net.host.get", "host", "host", "host"),
+        _relation("net.vm.get", "vm", "vm", "vm"),
+        _relation("resource.pool.vm.get", "vm", "vm", "", shape="objects"),
         _relation(
             "host.cluster.get",
             "parent",
             "cluster",
-            pair_key="cluster",
+            "cluster",
+            shape="pair",
             only=vim.ClusterComputeResource,
         ),
-        _relation("host.vm.get", "vm", "vm"),
-        _relation("host.net.get", "network", "net"),
-        _relation("host.datastore.get", "datastore", "datastore"),
-        _relation("vm.host.get", "runtime.host", "host", pair_key="host"),
-        _relation("vm.net.get", "network", "net"),
-        _relation("vm.datastore.get", "datastore", "datastore"),
-        _relation("datastore.host.get", "host", "host", references=_mounted_hosts),
-        _relation("datastore.vm.get", "vm", "vm"),
+        _relation("host.vm.get", "vm", "vm", "vm"),
+        _relation("host.net.get", "network", "net", "network"),
+        _relation("host.datastore.get", "datastore", "datastore", "datastore"),
+        _relation("vm.host.get", "runtime.host", "host", "host", shape="pair"),
+        _relation("vm.net.get", "network", "net", "network"),
+        _relation("vm.datastore.get", "datastore", "datastore", "datastore"),
+        _relation("datastore.host.get", "host", "host", "host", references=_mounted_hosts),
+        _relation("datastore.vm.get", "vm", "vm", "vm"),
     )
 }
 
 
 def get(agent: VSphereAgent, relation: Relation, request: Request) -> Reply:
     """The objects related to the request's source object(s), shaped as the module says."""
-    sources = objects.resolve(agent, relation.source, request, ("name", relation.path))
-    linked: list[tuple[ObjectProps, list[Any]]] = []
+    source_paths = (*relation.source.always, relation.path)
+    sources = objects.resolve(agent, relation.source, request, source_paths)
+    linked: list[tuple[ObjectProps, list[str]]] = []
     unique: dict[str, Any] = {}
     for source in sources:
         refs = relation.references(source.props.get(relation.path))
         if relation.only is not None:
             refs = [ref for ref in refs if isinstance(ref, relation.only)]
-        linked.append((source, refs))
         for ref in refs:
             unique.setdefault(ref._moId, ref)
-    if relation.pair_key is not None:
-        paths: list[str] = ["name"]
-    else:
+        # Each related object once, in reference order.
+        linked.append((source, list(dict.fromkeys(ref._moId for ref in refs))))
+    if relation.shape == "objects":
         paths = objects.wanted_paths(relation.target, request)
-    targets = {
-        obj.ref._moId: obj
-        for obj in collector.retrieve(agent.content, list(unique.values()), paths)
-    }
-    if relation.pair_key is not None:
-        return success([_pair_row(relation.pair_key, src, refs, targets) for src, refs in linked])
+    else:
+        paths = list(relation.target.always)
+    found = collector.retrieve(agent.content, list(unique.values()), paths)
+    targets = {obj.ref._moId: obj for obj in found}
     result: list[dict[str, Any]] = []
-    for source, refs in linked:
-        moids = dict.fromkeys(ref._moId for ref in refs)  # in reference order, once each
-        found = [targets[moid] for moid in moids if moid in targets]
-        batch_key = {relation.source.key: source.props.get("name")} if request.is_batch else {}
-        result.extend({**batch_key, **row} for row in objects.rows(found, paths))
+    for source, moids in linked:
+        related = [targets[moid] for moid in moids if moid in targets]
+        if relation.shape == "objects":
+            batch_key = {relation.source.key: source.props.get("name")} if request.is_batch else {}
+            result.extend({**batch_key, **row} for row in objects.rows(related, paths))
+            continue
+        row = objects.rows([source], relation.source.always)[0]
+        items = [_item(obj, paths) for obj in related]
+        if relation.shape == "pair":
+            row[relation.key] = items[0] if items else None
+        else:
+            row[relation.key] = items
+        result.append(row)
     return success(result)
 
 
-def _pair_row(
-    key: str, source: ObjectProps, refs: list[Any], targets: dict[str, ObjectProps]
-) -> dict[str, Any]:
-    target = next((targets[ref._moId] for ref in refs if ref._moId in targets), None)
-    return {"name": source.props.get("name"), key: target.props.get("name") if target else None}
+def _item(obj: ObjectProps, paths: list[str]) -> Any:
+    """A related object in a list: its name, or its identifying fields when it has several."""
+    row = objects.rows([obj], paths)[0]
+    return row if len(paths) > 1 else row[paths[0]]
