@@ -773,13 +773,33 @@ def test_host_perf_metric_get_batch_leaves_out_disconnected_host(
 # -- vm.cpu.usage.percent ------------------------------------------------------------------
 
 
-def test_vm_cpu_usage_percent_is_percent_of_latest_sample(agent: VSphereAgent, si: Any) -> None:
+def test_vm_cpu_usage_percent_is_latest_realtime_sample(agent: VSphereAgent, si: Any) -> None:
     vm = _running_vms(si)[0]
     reply = run(agent, "vm.cpu.usage.percent", name=vm.name)
     row = reply["result"][0]
-    assert (row["name"], row["interval"]) == (vm.name, REALTIME_S)
+    assert (row["counterId"], row["instance"], row["interval"]) == (CPU, "", REALTIME_S)
     assert isinstance(row["value"], float)
     assert 0 <= row["value"] <= 100
+
+
+def test_vm_cpu_usage_percent_scales_hundredths_to_percent(
+    agent: VSphereAgent, si: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vm = _running_vms(si)[0]
+    pm: Any = vim.PerformanceManager
+    stamp = si.CurrentTime()
+
+    def fixed(manager: Any, specs: list[Any]) -> list[Any]:
+        series = pm.IntSeries(id=specs[0].metricId[0], value=[2345])
+        info = pm.SampleInfo(timestamp=stamp, interval=REALTIME_S)
+        return [pm.EntityMetric(entity=specs[0].entity, sampleInfo=[info], value=[series])]
+
+    monkeypatch.setattr(perf, "_query_perf", fixed)
+    reply = run(agent, "vm.cpu.usage.percent", name=vm.name)
+    assert (reply["result"][0]["value"], reply["result"][0]["timestamp"]) == (
+        23.45,
+        stamp.isoformat(),
+    )
 
 
 def test_vm_cpu_usage_percent_name_list_one_row_per_vm(agent: VSphereAgent, si: Any) -> None:

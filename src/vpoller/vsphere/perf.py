@@ -72,10 +72,10 @@ CPU_USAGE_COUNTER = "cpu.usage.percent.average"
 # Counters of unit "percent" are reported in hundredths of a percent.
 PERCENT_SCALE = 100
 
-MSG_SAMPLES = "Successfully retrieved performance samples"
+MSG_SAMPLES = "Successfully retrieved performance metrics"
 MSG_NO_SAMPLES = "No performance samples found for the requested counters"
-MSG_COUNTERS = "Successfully retrieved performance counters"
-MSG_INTERVALS = "Successfully retrieved historical intervals"
+MSG_COUNTERS = MSG_SAMPLES
+MSG_INTERVALS = "Successfully retrieved performance intervals"
 
 # Keys of the agent's per-session cache.
 _LOCK_KEY = "perf.lock"
@@ -487,6 +487,8 @@ def _collect(entity_metric: Any, into: dict[tuple[int, str], list[_Sample]]) -> 
     for series in entity_metric.value or ():
         key = (int(series.id.counterId), str(series.id.instance))
         points = into.setdefault(key, [])
+        # vCenter sends one value per sample info (-1 when missing); govmomi's
+        # simulator drops zero values, so a shorter series is tolerated there.
         for info, value in zip(infos, series.value or (), strict=False):
             if value == MISSING_VALUE:
                 continue
@@ -608,11 +610,12 @@ def metric_get(
 
 
 def vm_cpu_usage_percent(agent: VSphereAgent, request: Request) -> Reply:
-    """The latest real-time ``cpu.usage.percent.average`` of the VM(s), in percent.
+    """The latest real-time ``cpu.usage.percent.average`` sample of the VM(s), in percent.
 
-    ``[{"name", "value", "timestamp", "interval"}]``, one row per VM, ``value``
-    a float (the counter reports hundredths of a percent). A single VM without
-    a sample yet is an error; in a batch it is left out and named in ``msg``.
+    One sample per VM, shaped like a ``vm.perf.metric.get`` sample (in a batch
+    with the VM's ``name``), ``value`` a float in percent (the counter itself
+    reports hundredths of a percent). A single VM without a sample yet is an
+    error; in a batch it is left out and named in ``msg``.
     """
     otype = objects.OBJECT_TYPES["vm"]
     cat = catalogue(agent)
@@ -632,20 +635,22 @@ def vm_cpu_usage_percent(agent: VSphereAgent, request: Request) -> Reply:
     rows: list[dict[str, Any]] = []
     per_target = _query(agent, targets, 1, max_query_metrics(agent))
     for target, samples in zip(targets, per_target, strict=True):
-        name = target.obj.props.get("name")
         if not samples:
-            reason = f"VM '{name}' has no CPU usage sample yet"
+            reason = f"VM '{target.obj.props.get('name')}' has no CPU usage sample yet"
             if not request.is_batch:
                 raise NoPerformanceDataError(reason)
             skipped.append(reason)
             continue
         latest = samples[-1]
+        prefix = _identity(otype, target.obj) if request.is_batch else {}
         rows.append(
             {
-                "name": name,
-                "value": round(latest.value / PERCENT_SCALE, 2),
-                "timestamp": latest.timestamp.isoformat(),
+                **prefix,
                 "interval": latest.interval,
+                "timestamp": latest.timestamp.isoformat(),
+                "counterId": CPU_USAGE_COUNTER,
+                "instance": AGGREGATE_INSTANCE,
+                "value": round(latest.value / PERCENT_SCALE, 2),
             }
         )
-    return success(rows, _message("Successfully retrieved CPU usage", skipped))
+    return success(rows, _message(MSG_SAMPLES, skipped))

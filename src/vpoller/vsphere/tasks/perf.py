@@ -15,7 +15,9 @@ Result shapes:
 - ``<type>.perf.metric.get``: samples ``{"interval", "timestamp", "counterId",
   "instance", "value"}``, oldest first per metric, at most ``max-sample`` per
   metric (object, counter, instance).
-- ``vm.cpu.usage.percent``: ``{"name", "value", "timestamp", "interval"}``.
+- ``vm.cpu.usage.percent``: one sample per VM as above, of
+  ``cpu.usage.percent.average`` at the real-time rate, ``value`` a float in
+  percent (the counter reports hundredths of a percent).
 
 Batches: ``counter-name`` may be a list (one QueryPerf for all of them). When
 ``name`` (or ``uuid``/``moref``) is a list, the result stays one flat list and
