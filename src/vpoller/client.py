@@ -12,7 +12,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 import zmq
 
 from vpoller.config import CurveSettings
@@ -24,7 +23,7 @@ from vpoller.constants import (
     NO_RESPONSE_MSG,
 )
 from vpoller.errors import TransportError
-from vpoller.request import encode_json, failure
+from vpoller.request import decode_reply, encode_json, failure
 from vpoller.transport import make_client_socket
 
 logger = logging.getLogger(__name__)
@@ -58,12 +57,7 @@ class Client:
         raw = self.run_raw(request)
         if raw is None:
             return failure(NO_RESPONSE_MSG)
-        text = raw.decode("utf-8", errors="replace").rstrip("\x00")
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return text
-        return value if isinstance(value, dict) else text
+        return decode_reply(raw)
 
     def run_raw(self, request: Mapping[str, Any]) -> bytes | None:
         """Send ``request``; return the reply frame as received, None when none came."""

@@ -14,7 +14,6 @@ import itertools
 import logging
 import os
 import socket
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import zmq
 from vpoller import protocol as p
 from vpoller.config import CurveSettings, ProxySettings
 from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG, VERSION
+from vpoller.daemon import ThreadedDaemon
 from vpoller.errors import RequestError, TransportError
 from vpoller.metrics import ProxyMetrics, reply_outcome
 from vpoller.request import Request, decode_json, encode_json, failure, success
@@ -86,8 +86,10 @@ class ProxyCounters:
     timed_out: int = 0
 
 
-class Proxy:
+class Proxy(ThreadedDaemon):
     """The broker daemon: ``start()``, ``stop(timeout)``, ``join()``."""
+
+    thread_name = "vpoller-proxy"
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class Proxy:
         curve: CurveSettings | None = None,
         metrics: ProxyMetrics | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.curve = curve or CurveSettings()
         self.counters = ProxyCounters()
@@ -106,37 +109,11 @@ class Proxy:
         self._inflight: dict[bytes, Pending] = {}
         self._ids = itertools.count(1)
         self._rr = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._closing = False
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         self._started = time.time()
         self.endpoints: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------
-
-    def start(self) -> None:
-        """Bind the endpoints and serve in a background thread."""
-        self._thread = threading.Thread(target=self._run, name="vpoller-proxy", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask the proxy to stop and wait up to ``timeout`` seconds."""
-        self._stop.set()
-        self.join(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the proxy thread to end."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     # -- the loop ------------------------------------------------------------
 

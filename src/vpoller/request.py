@@ -216,3 +216,16 @@ def _fallback(value: Any) -> Any:
     # Anything orjson cannot encode natively becomes its string form rather than
     # an exception, so one odd value never costs the whole reply.
     return str(value)
+
+
+def decode_reply(frame: bytes) -> dict[str, Any] | str:
+    """A reply frame as an object, or as text when a helper formatted it.
+
+    The NUL that the C-oriented helpers append is not part of the value.
+    """
+    text = frame.decode("utf-8", errors="replace").rstrip("\x00")
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return value if isinstance(value, dict) else text

@@ -11,20 +11,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 import zmq
 
-from vpoller.request import encode_json
-
-
-def decode_reply(frame: bytes) -> dict[str, Any] | str:
-    """The reply as an object, or a helper's text output."""
-    text = frame.decode("utf-8", errors="replace").rstrip("\x00")
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-    return value if isinstance(value, dict) else text
+from vpoller.request import decode_reply, encode_json
 
 
 def send_many(
@@ -34,7 +23,7 @@ def send_many(
     window: int | None = None,
 ) -> list[dict[str, Any] | str | None]:
     """Send ``requests`` (at most ``window`` outstanding); None where no reply came."""
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)

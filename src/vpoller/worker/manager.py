@@ -16,7 +16,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -26,6 +25,7 @@ import zmq
 
 from vpoller.config import Settings
 from vpoller.constants import CHILD_RESTART_BACKOFF_MAX_S, VERSION
+from vpoller.daemon import ThreadedDaemon
 from vpoller.errors import RequestError, VPollerError
 from vpoller.metrics import WorkerMetrics
 from vpoller.registry import Registry
@@ -54,12 +54,15 @@ class Child:
     exit_codes: list[int] = field(default_factory=list)
 
 
-class WorkerManager:
+class WorkerManager(ThreadedDaemon):
     """Daemon with ``start()``, ``stop(timeout)`` and ``join()``."""
+
+    thread_name = "vpoller-manager"
 
     def __init__(
         self, settings: Settings, processes: int | None = None, debug: bool = False
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.processes = processes or settings.worker.concurrency
         self.debug = debug
@@ -67,10 +70,6 @@ class WorkerManager:
         self.metrics = WorkerMetrics(self.processes)
         self.report_endpoint: str | None = None  # children PUSH metrics reports here
         self._mp = multiprocessing.get_context("spawn")
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self._started = time.time()
         self.mgmt_endpoint = ""
         for module in settings.worker.tasks:
@@ -78,26 +77,6 @@ class WorkerManager:
                 importlib.import_module(module)
             except ImportError as exc:
                 raise VPollerError(f"cannot load tasks module {module!r}: {exc}") from None
-
-    def start(self) -> None:
-        """Bind management, start the children and watch them in a thread."""
-        self._thread = threading.Thread(target=self._run, name="vpoller-manager", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        self.join(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     # -- children ------------------------------------------------------------
 
