@@ -32,7 +32,7 @@ from vpoller.registry import AgentRecord
 from vpoller.request import Reply, Request
 from vpoller.testing.simulator import Simulator
 from vpoller.testing.stack import Stack
-from vpoller.vsphere import objects, perf
+from vpoller.vsphere import objects, perf, perfcounters
 from vpoller.vsphere.agent import VSphereAgent
 from vpoller.vsphere.taskregistry import TASKS
 
@@ -155,7 +155,7 @@ def _connected_host(si: Any) -> Any:
 
 
 def _names(si: Any) -> dict[int, str]:
-    return {c.key: perf.counter_name(c) for c in si.content.perfManager.perfCounter}
+    return {c.key: perfcounters.counter_name(c) for c in si.content.perfManager.perfCounter}
 
 
 def _available(si: Any, entity: Any, interval: int) -> list[tuple[str, str]]:
@@ -232,7 +232,9 @@ def test_perf_metric_info_counter_ids_match_the_server(agent: VSphereAgent, si: 
 
 
 def test_perf_metric_info_counter_fields_match_pyvmomi(agent: VSphereAgent, si: Any) -> None:
-    info = next(c for c in si.content.perfManager.perfCounter if perf.counter_name(c) == CPU)
+    info = next(
+        c for c in si.content.perfManager.perfCounter if perfcounters.counter_name(c) == CPU
+    )
     reply = run(agent, "perf.metric.info")
     row = next(r for r in reply["result"] if r["counterId"] == CPU)
     assert row == {
@@ -265,13 +267,13 @@ def test_perf_catalogue_is_read_once_per_session(
     agent: VSphereAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[int] = []
-    real = perf._read_catalogue
+    real = perfcounters._read_catalogue
 
-    def counting(content: Any) -> perf.Catalogue:
+    def counting(content: Any) -> perfcounters.Catalogue:
         reads.append(1)
         return real(content)
 
-    monkeypatch.setattr(perf, "_read_catalogue", counting)
+    monkeypatch.setattr(perfcounters, "_read_catalogue", counting)
     run(agent, "perf.metric.info")
     run(agent, "perf.interval.info")
     run(agent, "vm.cpu.usage.percent", name=_first_running_name(agent))
@@ -282,13 +284,13 @@ def test_perf_catalogue_is_read_again_after_reconnect(
     agent: VSphereAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[int] = []
-    real = perf._read_catalogue
+    real = perfcounters._read_catalogue
 
-    def counting(content: Any) -> perf.Catalogue:
+    def counting(content: Any) -> perfcounters.Catalogue:
         reads.append(1)
         return real(content)
 
-    monkeypatch.setattr(perf, "_read_catalogue", counting)
+    monkeypatch.setattr(perfcounters, "_read_catalogue", counting)
     run(agent, "perf.metric.info")
     agent.invalidate()
     run(agent, "perf.metric.info")
@@ -305,7 +307,7 @@ def _first_running_name(agent: VSphereAgent) -> str:
 def test_max_query_metrics_falls_back_to_api_version(agent: VSphereAgent, si: Any) -> None:
     # The simulator has no config.vpxd.stats.maxQueryMetrics and reports API 6.5.
     assert si.content.about.apiVersion == "6.5"
-    assert perf.max_query_metrics(agent) == perf.MAX_QUERY_METRICS_SINCE_6_5
+    assert perfcounters.max_query_metrics(agent) == perfcounters.MAX_QUERY_METRICS_SINCE_6_5
 
 
 # -- <type>.perf.metric.info ---------------------------------------------------------------
@@ -347,7 +349,9 @@ def test_host_perf_metric_info_batch_rows_carry_name(agent: VSphereAgent, si: An
 
 def test_vm_perf_metric_info_unknown_counter_is_error(agent: VSphereAgent, si: Any) -> None:
     vm = _running_vms(si)[0]
-    with pytest.raises(perf.UnknownCounterError, match=re.escape("'cpu.bogus.percent.average'")):
+    with pytest.raises(
+        perfcounters.UnknownCounterError, match=re.escape("'cpu.bogus.percent.average'")
+    ):
         run(agent, "vm.perf.metric.info", name=vm.name, counter_name="cpu.bogus.percent.average")
 
 
@@ -678,19 +682,21 @@ def test_perf_metric_get_split_splits_one_entity(
 
 def test_vm_perf_metric_get_unknown_counter_is_error(agent: VSphereAgent, si: Any) -> None:
     vm = _running_vms(si)[0]
-    with pytest.raises(perf.UnknownCounterError, match=re.escape("'cpu.nothing.percent.average'")):
+    with pytest.raises(
+        perfcounters.UnknownCounterError, match=re.escape("'cpu.nothing.percent.average'")
+    ):
         run(agent, "vm.perf.metric.get", name=vm.name, counter_name="cpu.nothing.percent.average")
 
 
 def test_vm_perf_metric_get_malformed_counter_is_error(agent: VSphereAgent, si: Any) -> None:
     vm = _running_vms(si)[0]
-    with pytest.raises(perf.UnknownCounterError, match=re.escape("group.name.unit.rollup")):
+    with pytest.raises(perfcounters.UnknownCounterError, match=re.escape("group.name.unit.rollup")):
         run(agent, "vm.perf.metric.get", name=vm.name, counter_name="cpu.usage")
 
 
 def test_vm_perf_metric_get_unknown_interval_is_error(agent: VSphereAgent, si: Any) -> None:
     vm = _running_vms(si)[0]
-    with pytest.raises(perf.UnknownIntervalError, match="'Past century'"):
+    with pytest.raises(perfcounters.UnknownIntervalError, match="'Past century'"):
         run(
             agent,
             "vm.perf.metric.get",

@@ -1,4 +1,4 @@
-"""Pure logic of vpoller.vsphere.perf: counter names, the catalogue, query splitting, limits.
+"""Pure logic of vpoller.vsphere.perf and perfcounters: counter names, catalogue, splitting, limits.
 
 pyVmomi data objects are built in memory; nothing talks to a server.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from vpoller.vsphere import perf
+from vpoller.vsphere import perf, perfcounters
 
 _PM: Any = vim.PerformanceManager
 
@@ -39,7 +39,7 @@ def _interval(key: int, name: str, period: int, enabled: bool = True) -> Any:
     )
 
 
-CATALOGUE = perf.Catalogue.build(
+CATALOGUE = perfcounters.Catalogue.build(
     [
         _counter(2, "cpu", "usage", "percent", "average"),
         _counter(6, "cpu", "usagemhz", "megaHertz", "average"),
@@ -57,13 +57,13 @@ CATALOGUE = perf.Catalogue.build(
 
 
 def test_counter_name_joins_group_name_unit_rollup() -> None:
-    assert perf.counter_name(_counter(6, "cpu", "usagemhz", "megaHertz", "average")) == (
+    assert perfcounters.counter_name(_counter(6, "cpu", "usagemhz", "megaHertz", "average")) == (
         "cpu.usagemhz.megaHertz.average"
     )
 
 
 def test_split_counter_name_returns_four_parts() -> None:
-    assert perf.split_counter_name("cpu.usagemhz.megaHertz.average") == (
+    assert perfcounters.split_counter_name("cpu.usagemhz.megaHertz.average") == (
         "cpu",
         "usagemhz",
         "megaHertz",
@@ -72,15 +72,15 @@ def test_split_counter_name_returns_four_parts() -> None:
 
 
 def test_split_counter_name_keeps_dots_in_name_part() -> None:
-    assert perf.split_counter_name("cpu.capacity.entitlement.megaHertz.average")[1] == (
+    assert perfcounters.split_counter_name("cpu.capacity.entitlement.megaHertz.average")[1] == (
         "capacity.entitlement"
     )
 
 
 @pytest.mark.parametrize("text", ["cpu.usage.percent", "cpu..percent.average", "", "a.b.c."])
 def test_split_counter_name_rejects_malformed_name(text: str) -> None:
-    with pytest.raises(perf.UnknownCounterError, match=re.escape("group.name.unit.rollup")):
-        perf.split_counter_name(text)
+    with pytest.raises(perfcounters.UnknownCounterError, match=re.escape("group.name.unit.rollup")):
+        perfcounters.split_counter_name(text)
 
 
 # -- catalogue -----------------------------------------------------------------------
@@ -96,13 +96,16 @@ def test_catalogue_counter_finds_name_with_dots() -> None:
 
 def test_catalogue_unknown_counter_suggests_close_name() -> None:
     with pytest.raises(
-        perf.UnknownCounterError, match=re.escape("did you mean 'cpu.usage.percent.average'")
+        perfcounters.UnknownCounterError,
+        match=re.escape("did you mean 'cpu.usage.percent.average'"),
     ):
         CATALOGUE.counter("cpu.usage.percent.averag")
 
 
 def test_catalogue_unknown_counter_names_it() -> None:
-    with pytest.raises(perf.UnknownCounterError, match=re.escape("'disk.nothing.number.latest'")):
+    with pytest.raises(
+        perfcounters.UnknownCounterError, match=re.escape("'disk.nothing.number.latest'")
+    ):
         CATALOGUE.counter("disk.nothing.number.latest")
 
 
@@ -111,7 +114,7 @@ def test_catalogue_names_maps_key_to_name() -> None:
 
 
 def test_catalogue_duplicate_name_keeps_lowest_key() -> None:
-    cat = perf.Catalogue.build(
+    cat = perfcounters.Catalogue.build(
         [
             _counter(8, "cpu", "usage", "percent", "average"),
             _counter(3, "cpu", "usage", "percent", "average"),
@@ -130,12 +133,14 @@ def test_catalogue_interval_accepts_other_case() -> None:
 
 
 def test_catalogue_unknown_interval_lists_known_ones() -> None:
-    with pytest.raises(perf.UnknownIntervalError, match=r"'Past century'.*'Past day', 'Past week'"):
+    with pytest.raises(
+        perfcounters.UnknownIntervalError, match=r"'Past century'.*'Past day', 'Past week'"
+    ):
         CATALOGUE.interval("Past century")
 
 
 def test_catalogue_disabled_interval_is_error() -> None:
-    with pytest.raises(perf.UnknownIntervalError, match="'Old' is disabled"):
+    with pytest.raises(perfcounters.UnknownIntervalError, match="'Old' is disabled"):
         CATALOGUE.interval("Old")
 
 
@@ -144,7 +149,7 @@ def test_catalogue_shortest_interval_skips_disabled() -> None:
 
 
 def test_catalogue_shortest_interval_none_without_intervals() -> None:
-    assert perf.Catalogue.build([], []).shortest_interval() is None
+    assert perfcounters.Catalogue.build([], []).shortest_interval() is None
 
 
 # -- splitting -------------------------------------------------------------------------
@@ -212,7 +217,7 @@ def test_split_queries_rejects_limit_below_one() -> None:
     [("5.5", 64), ("6.0", 64), ("6.5", 256), ("6.7.3", 256), ("7.0.3.0", 256), ("8.0.2.0", 256)],
 )
 def test_limit_for_version_follows_vcenter_defaults(version: str, limit: int) -> None:
-    assert perf.limit_for_version(version) == limit
+    assert perfcounters.limit_for_version(version) == limit
 
 
 class _Setting:
@@ -231,20 +236,20 @@ def _content(setting: Any, api_version: str = "6.5") -> Any:
 
 
 def test_max_query_metrics_reads_option() -> None:
-    assert perf._read_max_query_metrics(_content(_Setting("100"))) == 100
+    assert perfcounters._read_max_query_metrics(_content(_Setting("100"))) == 100
 
 
 def test_max_query_metrics_option_minus_one_is_unlimited() -> None:
-    assert perf._read_max_query_metrics(_content(_Setting(-1))) is None
+    assert perfcounters._read_max_query_metrics(_content(_Setting(-1))) is None
 
 
 def test_max_query_metrics_unset_option_falls_back_to_version() -> None:
-    setting = _Setting(error=vim.fault.InvalidName(name=perf.MAX_QUERY_METRICS_OPTION))
-    assert perf._read_max_query_metrics(_content(setting, "6.0")) == 64
+    setting = _Setting(error=vim.fault.InvalidName(name=perfcounters.MAX_QUERY_METRICS_OPTION))
+    assert perfcounters._read_max_query_metrics(_content(setting, "6.0")) == 64
 
 
 def test_max_query_metrics_without_option_manager_falls_back_to_version() -> None:
-    assert perf._read_max_query_metrics(_content(None, "7.0")) == 256
+    assert perfcounters._read_max_query_metrics(_content(None, "7.0")) == 256
 
 
 # -- sample parsing ----------------------------------------------------------------------
@@ -279,7 +284,7 @@ def test_cached_computes_once_under_concurrency() -> None:
 
     results: list[int] = []
     threads = [
-        threading.Thread(target=lambda: results.append(perf._cached(agent, "k", compute)))
+        threading.Thread(target=lambda: results.append(perfcounters.cached(agent, "k", compute)))
         for _ in range(8)
     ]
     for thread in threads:
