@@ -9,37 +9,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vpoller.client import Client
+from vpoller.testing.procs import wait_gone
 from vpoller.testing.simulator import Simulator
 from vpoller.testing.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 STOP_WAIT_S = 15.0
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_gone(pids: list[int], timeout_s: float = STOP_WAIT_S) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        left = [pid for pid in pids if alive(pid)]
-        if not left:
-            return []
-        time.sleep(0.1)
-    return [pid for pid in pids if alive(pid)]
 
 
 def child_pids(stack: Stack) -> list[int]:
@@ -83,7 +64,7 @@ def test_worker_stop_command_ends_manager_and_children(
     run = cli("worker", "-e", stack.worker_mgmt[0], "stop")
     assert run.returncode == 0, run.stderr
     assert stack.workers[0].wait(STOP_WAIT_S) == 0
-    assert wait_gone(pids) == []
+    assert wait_gone(pids, STOP_WAIT_S) == []
 
 
 def test_worker_sigterm_leaves_no_child(sim: Simulator, make_stack: Callable[..., Stack]) -> None:
@@ -91,7 +72,7 @@ def test_worker_sigterm_leaves_no_child(sim: Simulator, make_stack: Callable[...
     pids = child_pids(stack)
     os.kill(stack.workers[0].pid, signal.SIGTERM)  # the manager only, not its group
     assert stack.workers[0].wait(STOP_WAIT_S) == 0
-    assert wait_gone(pids) == []
+    assert wait_gone(pids, STOP_WAIT_S) == []
 
 
 def test_worker_children_exit_when_manager_is_killed(
@@ -101,7 +82,7 @@ def test_worker_children_exit_when_manager_is_killed(
     pids = child_pids(stack)
     os.kill(stack.workers[0].pid, signal.SIGKILL)
     stack.workers[0].wait(STOP_WAIT_S)
-    assert wait_gone(pids) == []
+    assert wait_gone(pids, STOP_WAIT_S) == []
 
 
 def test_proxy_sigterm_answers_waiting_requests(

@@ -8,26 +8,18 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vpoller.client import Client
 from vpoller.testing.load import send_many
+from vpoller.testing.procs import alive, wait_gone
 from vpoller.testing.relay import Relay
 from vpoller.testing.simulator import Simulator
 from vpoller.testing.stack import Stack
 
 pytestmark = pytest.mark.integration
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def succeeded(reply: dict[str, Any] | str | None) -> bool:
@@ -230,7 +222,4 @@ def test_sigterm_under_load_answers_every_request(
     for reply in replies:
         assert isinstance(reply, dict)
         assert reply["success"] == 0 or "shutting down" in reply["msg"], reply
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.1)
-    assert [p for p in pids if alive(p)] == []
+    assert wait_gone(pids, 15) == []
