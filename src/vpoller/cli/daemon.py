@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from prometheus_client import CollectorRegistry
 
 from vpoller import config
 from vpoller.client import management_request
 from vpoller.config import CurveSettings, Settings
 from vpoller.constants import VERSION
 from vpoller.errors import VPollerError
+from vpoller.metrics import metrics_url, serve_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +96,26 @@ def mgmt_command(endpoint: str, command: str, curve: CurveSettings) -> int:
 
 
 def serve(
+    daemon: Daemon,
+    endpoints: Callable[[], dict[str, Any]],
+    endpoints_file: str | None,
+    metrics: tuple[CollectorRegistry, str, int] | None = None,
+) -> int:
+    """Start ``daemon`` (and its metrics endpoint), stop on SIGTERM/SIGINT, return the status.
+
+    ``metrics`` is (registry, address, port); port 0 means no metrics endpoint.
+    """
+    server = serve_metrics(*metrics) if metrics is not None else None
+    try:
+        return _serve(daemon, lambda: {**endpoints(), **metrics_url(server)}, endpoints_file)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _serve(
     daemon: Daemon, endpoints: Callable[[], dict[str, Any]], endpoints_file: str | None
 ) -> int:
-    """Start ``daemon``, stop it on SIGTERM/SIGINT, return the exit status."""
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

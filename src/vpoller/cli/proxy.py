@@ -9,7 +9,6 @@ from vpoller.cli import daemon
 from vpoller.cli.common import setup_logging
 from vpoller.constants import DEFAULT_PROXY_MGMT
 from vpoller.errors import VPollerError
-from vpoller.metrics import metrics_url, serve_metrics
 from vpoller.proxy import Proxy
 
 
@@ -29,14 +28,12 @@ def main(argv: list[str] | None = None) -> int:
             return daemon.mgmt_command(endpoint, args.command, daemon.mgmt_curve(settings, args))
         proxy = Proxy(settings.proxy, settings.curve)
         s = settings.proxy
-        metrics = serve_metrics(proxy.metrics.registry, s.metrics_address, s.metrics_port)
-        try:
-            return daemon.serve(
-                proxy, lambda: {**proxy.endpoints, **metrics_url(metrics)}, args.endpoints_file
-            )
-        finally:
-            if metrics is not None:
-                metrics.stop()
+        return daemon.serve(
+            proxy,
+            lambda: proxy.endpoints,
+            args.endpoints_file,
+            (proxy.metrics.registry, s.metrics_address, s.metrics_port),
+        )
     except VPollerError as exc:
         sys.stderr.write(f"vpoller-proxy: {exc}\n")
         return 2

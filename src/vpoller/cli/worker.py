@@ -9,7 +9,6 @@ from vpoller.cli import daemon
 from vpoller.cli.common import setup_logging
 from vpoller.constants import DEFAULT_WORKER_MGMT
 from vpoller.errors import VPollerError
-from vpoller.metrics import metrics_url, serve_metrics
 from vpoller.worker.manager import WorkerManager
 
 
@@ -39,16 +38,12 @@ def main(argv: list[str] | None = None) -> int:
             return daemon.mgmt_command(endpoint, args.command, daemon.mgmt_curve(settings, args))
         manager = WorkerManager(settings, args.concurrency, debug=args.debug)
         w = settings.worker
-        metrics = serve_metrics(manager.metrics.registry, w.metrics_address, w.metrics_port)
-        try:
-            return daemon.serve(
-                manager,
-                lambda: {"mgmt": manager.mgmt_endpoint, **metrics_url(metrics)},
-                args.endpoints_file,
-            )
-        finally:
-            if metrics is not None:
-                metrics.stop()
+        return daemon.serve(
+            manager,
+            lambda: {"mgmt": manager.mgmt_endpoint},
+            args.endpoints_file,
+            (manager.metrics.registry, w.metrics_address, w.metrics_port),
+        )
     except VPollerError as exc:
         sys.stderr.write(f"vpoller-worker: {exc}\n")
         return 2
