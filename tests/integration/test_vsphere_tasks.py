@@ -24,7 +24,7 @@ from vpoller.errors import ObjectNotFoundError, VSphereError
 from vpoller.registry import AgentRecord
 from vpoller.request import Reply, Request
 from vpoller.testing.simulator import Simulator, write_certificate
-from vpoller.vsphere.agent import VSphereAgent
+from vpoller.vsphere.agent import VSPHERE_CONNECT_HOLDOFF_S, VSphereAgent
 from vpoller.vsphere.taskregistry import TASKS, Task
 
 pytestmark = pytest.mark.integration
@@ -363,3 +363,32 @@ def test_status_reports_connection(agent: VSphereAgent, sim: Simulator) -> None:
 def test_ssl_default_context_is_verifying() -> None:
     # Guards the assumption the agent's "verify by default" relies on.
     assert ssl.create_default_context().verify_mode == ssl.CERT_REQUIRED
+
+
+def test_agent_recovers_after_vcenter_restart() -> None:
+    with Simulator(vms=2) as private:
+        agent = VSphereAgent(_record(private), connect_timeout_s=5.0)
+        try:
+            run(agent, "about")
+            private.restart()  # same port and certificate, all sessions gone
+            reply = run(agent, "vm.discover")
+            assert len(reply["result"]) == 2
+            assert agent.status()["reconnects"] == 1
+        finally:
+            agent.close()
+
+
+def test_agent_reports_vcenter_down_then_reconnects() -> None:
+    with Simulator(vms=1) as private:
+        agent = VSphereAgent(_record(private), connect_timeout_s=2.0)
+        try:
+            run(agent, "about")
+            port = private.port
+            private.stop()
+            with pytest.raises(VSphereError, match=f"127.0.0.1:{port}"):
+                run(agent, "vm.discover")
+            private.start()
+            time.sleep(VSPHERE_CONNECT_HOLDOFF_S)
+            assert len(run(agent, "vm.discover")["result"]) == 1
+        finally:
+            agent.close()

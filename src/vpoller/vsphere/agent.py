@@ -62,6 +62,10 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 _LOGOUT_ERRORS: tuple[type[BaseException], ...] = (vmodl.MethodFault, *_CONNECTION_ERRORS)
 
 
+class _SessionLostError(Exception):
+    """Internal: the session broke during a task that may be retried once."""
+
+
 @dataclass
 class _Session:
     """One logged-in pyVmomi session and what was learned through it."""
@@ -131,36 +135,38 @@ class VSphereAgent:
         is not idempotent only when the server surely did not run it).
         """
         with self._slots:
-            session = self._current()
             try:
-                return self._run(task, request)
-            except vim.fault.NotAuthenticated as exc:
-                self._note_lost(session, exc)
-            except vmodl.MethodFault as exc:
-                raise VSphereError(_describe(exc)) from exc
-            except TimeoutError as exc:
-                self._note_lost(session, exc)
-                raise self._timeout_error(exc) from exc
-            except _CONNECTION_ERRORS as exc:
-                self._note_lost(session, exc)
-                if not task.idempotent:
-                    raise VSphereError(
-                        f"Connection to {self._where()} broke during {task.method}: "
-                        f"{_describe(exc)}; not retried as it may have run"
-                    ) from exc
-            session = self._current()
-            try:
-                return self._run(task, request)
-            except vmodl.MethodFault as exc:
-                raise VSphereError(_describe(exc)) from exc
-            except TimeoutError as exc:
-                self._note_lost(session, exc)
-                raise self._timeout_error(exc) from exc
-            except _CONNECTION_ERRORS as exc:
-                self._note_lost(session, exc)
-                raise VSphereError(
-                    f"Connection to {self._where()} failed: {_describe(exc)}"
-                ) from exc
+                return self._attempt(task, request, retry=True)
+            except _SessionLostError:
+                return self._attempt(task, request, retry=False)
+
+    def _attempt(self, task: Task, request: Request, *, retry: bool) -> Reply:
+        """Run the task once; raise :class:`_SessionLostError` when a retry is allowed and due."""
+        session = self._current()
+        try:
+            return self._run(task, request)
+        except vim.fault.NotAuthenticated as exc:
+            self._note_lost(session, exc)
+            if retry:
+                raise _SessionLostError from exc
+            raise VSphereError(
+                f"{self._where()} rejected a fresh session: {_describe(exc)}"
+            ) from exc
+        except vmodl.MethodFault as exc:
+            raise VSphereError(_describe(exc)) from exc
+        except TimeoutError as exc:
+            # pyVmomi already closed the timed-out connection; the session
+            # itself is likely fine (the worker invalidates it when not).
+            raise self._timeout_error(exc) from exc
+        except _CONNECTION_ERRORS as exc:
+            self._note_lost(session, exc, logout=True)
+            if retry and task.idempotent:
+                raise _SessionLostError from exc
+            suffix = "" if task.idempotent else "; not retried as it may have run"
+            raise VSphereError(
+                f"Connection to {self._where()} failed during {task.method}: "
+                f"{_describe(exc)}{suffix}"
+            ) from exc
 
     def invalidate(self) -> None:
         """Discard the current session; the next call opens a new one.
@@ -172,9 +178,7 @@ class VSphereAgent:
             old, self._session = self._session, None
         if old is not None:
             log.info("%s: session invalidated", self)
-            threading.Thread(
-                target=_logout_quietly, args=(old,), name=f"logout-{self.host}", daemon=True
-            ).start()
+            _logout_in_background(old, self.host)
 
     def close(self) -> None:
         """Log out and drop the session's connections, quietly."""
@@ -232,15 +236,25 @@ class VSphereAgent:
                 log.info("%s: session re-established", self)
             return session
 
-    def _note_lost(self, session: _Session | None, exc: BaseException) -> None:
-        """Forget ``session`` (if still current) after ``exc`` showed it unusable."""
+    def _note_lost(
+        self, session: _Session | None, exc: BaseException, *, logout: bool = False
+    ) -> None:
+        """Forget ``session`` (if still current) after ``exc`` showed it unusable.
+
+        With ``logout`` (the connection broke, the server may still hold the
+        session) the old session is logged out in the background, so that
+        reconnects do not pile up sessions against the server's limit.
+        """
         with self._lock:
             self._last_error = _describe(exc)
             if session is None or self._session is not session:
                 return  # another thread replaced it already
             self._session = None
         log.warning("%s: session lost (%s), reconnecting", self, self._last_error)
-        session.stub.DropConnections()
+        if logout:
+            _logout_in_background(session, self.host)
+        else:
+            session.stub.DropConnections()
 
     def _open(self) -> _Session:
         """Connect, negotiate the API version and log in."""
@@ -360,6 +374,12 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def _logout_in_background(session: _Session, host: str) -> None:
+    threading.Thread(
+        target=_logout_quietly, args=(session,), name=f"logout-{host}", daemon=True
+    ).start()
 
 
 def _logout_quietly(session: _Session) -> None:
