@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, Protocol
 from wsgiref.simple_server import WSGIServer
@@ -178,6 +179,8 @@ def encode_report(index: int, pid: int, inflight: int, agents: Iterable[dict[str
                     "host": a.get("host"),
                     "connected": bool(a.get("connected")),
                     "reconnects": int(a.get("reconnects") or 0),
+                    # the session's inventory index and mirror (worker status shows it)
+                    **({"inventory": a["inventory"]} if a.get("inventory") else {}),
                 }
                 for a in agents
             ],
@@ -216,9 +219,26 @@ class WorkerMetrics:
         index, pid = value.get("index"), value.get("pid")
         if not isinstance(index, int) or not isinstance(pid, int):
             return
+        value["received"] = time.monotonic()
         with self._lock:
             if pid not in self._exited:  # a late report of a dead child must not revive it
                 self._reports[index] = value
+
+    def child_agents(self, index: int) -> list[dict[str, Any]]:
+        """The agents of child ``index`` as last reported; ages grown by the report's own age."""
+        with self._lock:
+            report = self._reports.get(index)
+        if report is None:
+            return []
+        late_s = time.monotonic() - float(report["received"])
+        out = []
+        for reported in report["agents"]:
+            agent = dict(reported)
+            inv = agent.get("inventory")
+            if isinstance(inv, dict) and isinstance(inv.get("age_s"), int | float):
+                agent["inventory"] = {**inv, "age_s": round(inv["age_s"] + late_s, 2)}
+            out.append(agent)
+        return out
 
     def child_exited(self, index: int, pid: int | None) -> None:
         """Forget a dead child's sessions; keep its reconnects in the totals."""

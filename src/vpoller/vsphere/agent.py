@@ -17,8 +17,9 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyVmomi import SoapAdapter, VmomiSupport, vim, vmodl
 
@@ -61,6 +62,12 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 _LOGOUT_ERRORS: tuple[type[BaseException], ...] = (vmodl.MethodFault, *_CONNECTION_ERRORS)
 
+# Pooled SOAP connections beyond the agent's concurrency: one for the inventory
+# index's long-polling WaitForUpdatesEx (vpoller.vsphere.inventory).
+SESSION_BACKGROUND_CALLS = 1
+
+R = TypeVar("R")
+
 
 class _SessionLostError(Exception):
     """Internal: the session broke during a task that may be retried once."""
@@ -75,6 +82,8 @@ class _Session:
     content: Any
     started: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(default_factory=dict)
+    # Objects with close() (and status()) living as long as the session.
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 class VSphereAgent:
@@ -86,12 +95,15 @@ class VSphereAgent:
         *,
         connect_timeout_s: float = VSPHERE_CONNECT_TIMEOUT_S,
         concurrency: int = DEFAULT_AGENT_CONCURRENCY,
+        mirror: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         if concurrency < 1:
             raise VSphereError(f"agent concurrency must be at least 1, got {concurrency}")
         self.record = record
         self.connect_timeout_s = connect_timeout_s
         self.concurrency = concurrency
+        # [mirror] properties per object type, for the session's inventory index.
+        self.mirror: dict[str, tuple[str, ...]] = dict(mirror or {})
         self._slots = threading.BoundedSemaphore(concurrency)
         self._connect_lock = threading.Lock()  # one connect at a time
         self._lock = threading.Lock()  # guards the fields below; never held over I/O
@@ -124,6 +136,27 @@ class VSphereAgent:
     def cache(self) -> dict[str, Any]:
         """A dict for values learned through the session; emptied on reconnect."""
         return self._current().cache
+
+    def resource(self, key: str, factory: Callable[[Any], R], kind: type[R]) -> R:
+        """The session's resource ``key``, made by ``factory(content)`` on first use.
+
+        The resource (an object of ``kind`` with ``close()``, optionally
+        ``status()``) is closed when its session ends: invalidated, lost,
+        replaced or closed. ``factory`` runs under the agent's lock, so it
+        must not block (start a thread for I/O).
+        """
+        session = self._current()
+        found = session.resources.get(key)
+        if isinstance(found, kind):
+            return found
+        with self._lock:
+            found = session.resources.get(key)
+            if not isinstance(found, kind):
+                found = session.resources[key] = factory(session.content)
+            retired = self._session is not session
+        if retired:
+            _close_resources(session)
+        return found
 
     # -- for the worker ----------------------------------------------------
 
@@ -178,6 +211,7 @@ class VSphereAgent:
             old, self._session = self._session, None
         if old is not None:
             log.info("%s: session invalidated", self)
+            _close_resources(old)
             _logout_in_background(old, self.host)
 
     def close(self) -> None:
@@ -185,6 +219,7 @@ class VSphereAgent:
         with self._lock:
             old, self._session = self._session, None
         if old is not None:
+            _close_resources(old)
             _logout_quietly(old)
 
     def status(self) -> dict[str, Any]:
@@ -200,6 +235,11 @@ class VSphereAgent:
                 ),
                 "reconnects": max(0, self._sessions_opened - 1),
                 "last_error": self._last_error,
+                **{
+                    key: res.status()
+                    for key, res in (session.resources.items() if session else ())
+                    if hasattr(res, "status")
+                },
             }
 
     # -- session handling --------------------------------------------------
@@ -251,6 +291,7 @@ class VSphereAgent:
                 return  # another thread replaced it already
             self._session = None
         log.warning("%s: session lost (%s), reconnecting", self, self._last_error)
+        _close_resources(session)
         if logout:
             _logout_in_background(session, self.host)
         else:
@@ -265,7 +306,7 @@ class VSphereAgent:
             host=record.host,
             port=record.port,
             version=version,
-            poolSize=self.concurrency,
+            poolSize=self.concurrency + SESSION_BACKGROUND_CALLS,
             sslContext=context,
             httpConnectionTimeout=VSPHERE_CALL_TIMEOUT_S,
             connectionPoolTimeout=VSPHERE_POOL_IDLE_TIMEOUT_S,
@@ -380,6 +421,12 @@ def _logout_in_background(session: _Session, host: str) -> None:
     threading.Thread(
         target=_logout_quietly, args=(session,), name=f"logout-{host}", daemon=True
     ).start()
+
+
+def _close_resources(session: _Session) -> None:
+    """Close the session's resources (they must not block)."""
+    for res in list(session.resources.values()):
+        res.close()
 
 
 def _logout_quietly(session: _Session) -> None:

@@ -11,7 +11,7 @@ that object's values, never an error for the whole request (SPEC).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,30 +67,57 @@ def retrieve_all(
     *,
     root: Any = None,
     page_objects: int = PAGE_OBJECTS,
+    view: Any = None,
 ) -> list[ObjectProps]:
     """Read ``paths`` of every object of ``obj_type`` below ``root`` (default: the root folder).
 
-    Walks a ContainerView in pages of ``page_objects``; the view is destroyed
+    Walks a ContainerView in pages of ``page_objects``: ``view`` when given
+    (see :func:`cached_view`), else one made for this call and destroyed
     before returning, also on failure.
     """
+    if view is not None:
+        return _query(content, _view_spec(view, obj_type), paths, page_objects=page_objects)
     view = content.viewManager.CreateContainerView(
         container=root if root is not None else content.rootFolder,
         type=[obj_type],
         recursive=True,
     )
     try:
-        traverse = _PC.TraversalSpec(
-            name="traverseView", type=vim.view.ContainerView, path="view", skip=False
-        )
-        object_spec = _PC.ObjectSpec(obj=view, skip=True, selectSet=[traverse])
-
-        def spec(wanted: Sequence[str]) -> Any:
-            prop_spec = _PC.PropertySpec(type=obj_type, all=False, pathSet=list(wanted))
-            return _PC.FilterSpec(objectSet=[object_spec], propSet=[prop_spec])
-
-        return _query(content, spec, paths, page_objects=page_objects)
+        return _query(content, _view_spec(view, obj_type), paths, page_objects=page_objects)
     finally:
         _destroy_quietly(view)
+
+
+def cached_view(cache: dict[str, Any], content: Any, obj_type: type) -> Any:
+    """A ContainerView of every ``obj_type`` below the root folder, made once per ``cache``.
+
+    ``cache`` is the agent's per-session dict: the view lives (on the server
+    too) as long as the session, saving two round trips per discovery. Two
+    threads racing here may both make one; the loser's view dies with the
+    session.
+    """
+    key = f"collector.view.{obj_type.__name__}"
+    view = cache.get(key)
+    if view is None:
+        view = content.viewManager.CreateContainerView(
+            container=content.rootFolder, type=[obj_type], recursive=True
+        )
+        view = cache.setdefault(key, view)
+    return view
+
+
+def _view_spec(view: Any, obj_type: type) -> Callable[[Sequence[str]], Any]:
+    """A filter-spec builder reading ``obj_type`` objects through ``view``."""
+    traverse = _PC.TraversalSpec(
+        name="traverseView", type=vim.view.ContainerView, path="view", skip=False
+    )
+    object_spec = _PC.ObjectSpec(obj=view, skip=True, selectSet=[traverse])
+
+    def spec(wanted: Sequence[str]) -> Any:
+        prop_spec = _PC.PropertySpec(type=obj_type, all=False, pathSet=list(wanted))
+        return _PC.FilterSpec(objectSet=[object_spec], propSet=[prop_spec])
+
+    return spec
 
 
 def find(
@@ -129,7 +156,7 @@ def find(
 
 def _query(
     content: Any,
-    spec: Any,
+    spec: Callable[[Sequence[str]], Any],
     paths: Sequence[str],
     *,
     page_objects: int | None = None,

@@ -8,25 +8,33 @@ properties identify an object and are always returned) lives in the table
 
 Objects are found by ``name`` (datastores by ``info.url`` or name), ``moref``
 or, for VMs and hosts, ``uuid``; each of those may be a batch (a list).
+
+Lookups go through the session's inventory index (:mod:`vpoller.vsphere.inventory`)
+once it is loaded, so a ``*.get`` costs one property retrieval for the objects
+asked for, whatever the inventory's size; while it loads, names are matched
+by a scan of the type. With the live mirror on, requests asking only for
+tracked paths are answered from memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyVmomi import vim
 
 from vpoller.errors import ObjectNotFoundError, RequestError
 from vpoller.request import Reply, success
-from vpoller.vsphere import collector
+from vpoller.vsphere import collector, inventory
 from vpoller.vsphere.serialize import to_json
 
 if TYPE_CHECKING:
     from vpoller.request import Request
     from vpoller.vsphere.agent import VSphereAgent
     from vpoller.vsphere.collector import ObjectProps
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,13 +85,35 @@ def rows(objects: Sequence[ObjectProps], paths: Sequence[str]) -> list[dict[str,
 def discover(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
     """Every object of the type with the requested properties."""
     paths = wanted_paths(otype, request)
-    return success(rows(collector.retrieve_all(agent.content, otype.vim_type, paths), paths))
+    index = inventory.of(agent)
+    if index.mirrors(otype.key, paths):
+        return success(index.rows(otype.key, paths))
+    view = collector.cached_view(agent.cache, agent.content, otype.vim_type)
+    return success(
+        rows(collector.retrieve_all(agent.content, otype.vim_type, paths, view=view), paths)
+    )
 
 
 def get(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
     """The requested properties of the object(s) the request names."""
     paths = wanted_paths(otype, request)
+    index = inventory.of(agent)
+    if index.mirrors(otype.key, paths):
+        keys, what, refs = _locate(agent, otype, request, index)
+        found = {}
+        for key, ref in refs.items():
+            row = index.row(otype.key, ref._moId, paths)
+            if row is not None:
+                found[key] = row
+        missing = [key for key in keys if key not in found]
+        if what == "moref" or not any(_unknown(index, otype, key) for key in missing):
+            return success(_in_order(otype, request, keys, what, found))
+        # A name the index does not know (yet): ask vCenter.
     return success(rows(resolve(agent, otype, request, paths), paths))
+
+
+def _unknown(index: inventory.Inventory, otype: ObjectType, key: str) -> bool:
+    return not index.known_missing(otype.key, key)
 
 
 def resolve(
@@ -95,18 +125,82 @@ def resolve(
     :class:`ObjectNotFoundError` naming it; a batch returns the objects found,
     in request order.
     """
-    if request.moref is not None:
-        keys, found = _by_moref(agent, otype, _as_tuple(request.moref), paths)
-        what = "moref"
-    elif request.uuid is not None:
-        keys, found = _by_uuid(agent, otype, _as_tuple(request.uuid), paths)
-        what = "uuid"
-    elif request.names:
+    index = inventory.of(agent)
+    if request.moref is None and request.uuid is None and request.names and not index.ready:
+        # The index is still loading: match names by a scan of the type.
         keys = request.names
         found = collector.find(agent.content, otype.vim_type, otype.match_paths, keys, paths)
-        what = "name"
-    else:
-        raise RequestError("Missing required key 'name'")
+        return _in_order(otype, request, keys, "name", found)
+    keys, what, refs = _locate(agent, otype, request, index)
+    if what != "name":
+        return _in_order(otype, request, keys, what, _retrieve(agent, refs, paths))
+    found = _by_name(agent, otype, index, refs=refs, names=keys, paths=paths)
+    return _in_order(otype, request, keys, what, found)
+
+
+def _by_name(
+    agent: VSphereAgent,
+    otype: ObjectType,
+    index: inventory.Inventory,
+    *,
+    refs: Mapping[str, Any],
+    names: Sequence[str],
+    paths: Sequence[str],
+) -> dict[str, ObjectProps]:
+    """The named objects through the index, checked against vCenter's answer.
+
+    The index lags vCenter by up to a second: a match whose name vCenter no
+    longer reports is dropped, and a name the index does not hold is looked
+    for by a scan, unless a scan already found nothing and the index has seen
+    no object appear, leave or change name since.
+    """
+    match = otype.match_paths
+    read = list(dict.fromkeys((*paths, *match)))
+    found = {
+        key: obj
+        for key, obj in _retrieve(agent, refs, read).items()
+        if any(obj.props.get(path) == key for path in match)
+    }
+    unknown = [key for key in names if key not in found and _unknown(index, otype, key)]
+    if unknown:
+        generation = index.generation(otype.key)
+        scanned = collector.find(agent.content, otype.vim_type, match, unknown, paths)
+        found.update(scanned)
+        index.note_missing(otype.key, [key for key in unknown if key not in scanned], generation)
+    return found
+
+
+def _locate(
+    agent: VSphereAgent, otype: ObjectType, request: Request, index: inventory.Inventory
+) -> tuple[tuple[str, ...], str, dict[str, Any]]:
+    """(the keys asked for, their kind, ``{key: reference}`` of those found).
+
+    Names need the index to be ready; morefs and uuids work without it.
+    """
+    if request.moref is not None:
+        morefs = _as_tuple(request.moref)
+        stub = agent.si._GetStub()
+        return morefs, "moref", {moref: otype.vim_type(moref, stub) for moref in morefs}
+    if request.uuid is not None:
+        if otype.uuid_vm_search is None:
+            raise RequestError(f"Lookup by 'uuid' is not supported for {otype.key} objects")
+        uuids = _as_tuple(request.uuid)
+        if index.ready:
+            return uuids, "uuid", index.find(otype.key, inventory.UUID_PATHS[otype.key], uuids)
+        return uuids, "uuid", _search_uuids(agent, otype, uuids)
+    if request.names:
+        return request.names, "name", index.find(otype.key, otype.match_paths, request.names)
+    raise RequestError("Missing required key 'name'")
+
+
+def _in_order(
+    otype: ObjectType,
+    request: Request,
+    keys: Sequence[str],
+    what: str,
+    found: Mapping[str, T],
+) -> list[T]:
+    """``found`` in the order of ``keys``; a single missing object is an error."""
     if not request.is_batch:
         missing = [key for key in keys if key not in found]
         if missing:
@@ -115,33 +209,27 @@ def resolve(
     return [found[key] for key in keys if key in found]
 
 
-def _by_moref(
-    agent: VSphereAgent, otype: ObjectType, morefs: tuple[str, ...], paths: Sequence[str]
-) -> tuple[tuple[str, ...], dict[str, ObjectProps]]:
-    stub = agent.si._GetStub()
-    refs = [otype.vim_type(moref, stub) for moref in morefs]
+def _retrieve(
+    agent: VSphereAgent, refs: Mapping[str, Any], paths: Sequence[str]
+) -> dict[str, ObjectProps]:
+    """``paths`` of every reference in one query; objects gone meanwhile are left out."""
+    unique = list({ref._moId: ref for ref in refs.values()}.values())
     try:
-        objects = collector.retrieve(agent.content, refs, paths)
+        objects = collector.retrieve(agent.content, unique, paths)
     except ObjectNotFoundError:
-        if len(morefs) == 1:
-            raise ObjectNotFoundError(
-                f"Cannot find {otype.label} with moref '{morefs[0]}'"
-            ) from None
-        # One stale moref in a batch: look each up on its own.
+        # One stale reference (a removed object): read each on its own.
         objects = []
-        for ref in refs:
+        for ref in unique if len(unique) > 1 else ():
             try:
                 objects.extend(collector.retrieve(agent.content, [ref], paths))
             except ObjectNotFoundError:
                 continue
-    return morefs, {obj.ref._moId: obj for obj in objects}
+    by_moid = {obj.ref._moId: obj for obj in objects}
+    return {key: by_moid[ref._moId] for key, ref in refs.items() if ref._moId in by_moid}
 
 
-def _by_uuid(
-    agent: VSphereAgent, otype: ObjectType, uuids: tuple[str, ...], paths: Sequence[str]
-) -> tuple[tuple[str, ...], dict[str, ObjectProps]]:
-    if otype.uuid_vm_search is None:
-        raise RequestError(f"Lookup by 'uuid' is not supported for {otype.key} objects")
+def _search_uuids(agent: VSphereAgent, otype: ObjectType, uuids: tuple[str, ...]) -> dict[str, Any]:
+    """``{uuid: reference}`` through the SearchIndex (while the inventory index loads)."""
     search = agent.content.searchIndex
     refs: dict[str, Any] = {}
     for uuid in uuids:
@@ -153,11 +241,7 @@ def _by_uuid(
             ref = search.FindByUuid(uuid=uuid, vmSearch=True, instanceUuid=True)
         if ref is not None:
             refs[uuid] = ref
-    objects = {
-        obj.ref._moId: obj for obj in collector.retrieve(agent.content, list(refs.values()), paths)
-    }
-    found = {uuid: objects[ref._moId] for uuid, ref in refs.items() if ref._moId in objects}
-    return uuids, found
+    return refs
 
 
 def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ only its own threads: requests for every other agent keep flowing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +30,15 @@ class _Slot:
 class AgentPool:
     """Agents by host name, kept in step with the registry's enabled agents."""
 
-    def __init__(self, concurrency: int, connect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        connect_timeout_s: float,
+        mirror: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.concurrency = concurrency
         self.connect_timeout_s = connect_timeout_s
+        self.mirror = dict(mirror or {})  # [mirror] properties for every agent's index
         self._slots: dict[str, _Slot] = {}
 
     def sync(self, records: list[AgentRecord]) -> bool:
@@ -46,7 +52,10 @@ class AgentPool:
         for host, record in wanted.items():
             if host not in self._slots:
                 agent = VSphereAgent(
-                    record, connect_timeout_s=self.connect_timeout_s, concurrency=self.concurrency
+                    record,
+                    connect_timeout_s=self.connect_timeout_s,
+                    concurrency=self.concurrency,
+                    mirror=self.mirror,
                 )
                 pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"agent-{host}")
                 self._slots[host] = _Slot(record, agent, pool)

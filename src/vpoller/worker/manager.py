@@ -188,10 +188,12 @@ class WorkerManager(ThreadedDaemon):
 
     # -- metrics -----------------------------------------------------------------
 
-    def _bind_reports(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes] | None:
-        """With metrics on, a PULL socket in a private folder for the children's reports."""
-        if self.settings.worker.metrics_port == 0:
-            return None
+    def _bind_reports(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
+        """A PULL socket in a private folder for the children's reports.
+
+        Always bound: besides the metrics, ``status`` shows each child's
+        agents from them (sessions, inventory index, mirror age).
+        """
         self._report_dir = tempfile.mkdtemp(prefix="vpoller-worker-")  # mode 0700
         sock = ctx.socket(zmq.PULL)
         sock.setsockopt(zmq.LINGER, 0)
@@ -200,9 +202,7 @@ class WorkerManager(ThreadedDaemon):
         sock.bind(self.report_endpoint)
         return sock
 
-    def _update_metrics(self, reports: zmq.Socket[bytes] | None) -> None:
-        if reports is None:
-            return
+    def _update_metrics(self, reports: zmq.Socket[bytes]) -> None:
         for _ in range(256):
             try:
                 frame = reports.recv(zmq.NOBLOCK)
@@ -250,6 +250,8 @@ class WorkerManager(ThreadedDaemon):
                 "alive": bool(c.process and c.process.is_alive()),
                 "restarts": c.restarts,
                 "exit_codes": c.exit_codes,
+                # as last reported by the child, about once a second
+                "agents": self.metrics.child_agents(c.index),
             }
             for c in self.children
         ]

@@ -88,7 +88,9 @@ class WorkerProcess:
                 raise VPollerError(f"cannot load tasks module {module!r}: {exc}") from None
         self.dispatcher = Dispatcher(TASKS, load_helpers(w.helpers))
         self.registry = Registry(w.db, w.key_file)
-        self.agents = AgentPool(w.agent_concurrency, w.connect_timeout_s)
+        self.agents = AgentPool(
+            w.agent_concurrency, w.connect_timeout_s, settings.mirror.properties
+        )
         self._registry_stamp: object = None
         self._stop = threading.Event()
         self._inflight: dict[tuple[int, bytes], _InFlight] = {}
