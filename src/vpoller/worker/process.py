@@ -271,8 +271,10 @@ class WorkerProcess:
             logger.debug("request %s refused: %s", rid.hex(), exc)
             self._send(link, [p.REPLY, rid, encode_json(failure(str(exc)))])
             return
-        # Only the redacted form: guest passwords never reach a log.
-        logger.debug("request %s: %s", rid.hex(), request.redacted())
+        # Only the redacted form: guest passwords never reach a log. (Guarded:
+        # redacting costs more than the rest of this hot path.)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request %s: %s", rid.hex(), request.redacted())
         agent = self.agents.get(request.hostname)
         if agent is None or self._draining:
             why = (
