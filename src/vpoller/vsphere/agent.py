@@ -285,17 +285,24 @@ class VSphereAgent:
         session) the old session is logged out in the background, so that
         reconnects do not pile up sessions against the server's limit.
         """
+        if session is None:
+            return
         with self._lock:
             self._last_error = _describe(exc)
-            if session is None or self._session is not session:
-                return  # another thread replaced it already
-            self._session = None
+            replaced = self._session is not session
+            if not replaced:
+                self._session = None
+        if replaced:
+            # Another thread retired it already, but this call's connection
+            # may have gone back to its pool after that: close it too.
+            session.stub.DropConnections()
+            return
         log.warning("%s: session lost (%s), reconnecting", self, self._last_error)
         _close_resources(session)
         if logout:
             _logout_in_background(session, self.host)
         else:
-            session.stub.DropConnections()
+            _retire(session)
 
     def _open(self) -> _Session:
         """Connect, negotiate the API version and log in."""
@@ -437,4 +444,15 @@ def _logout_quietly(session: _Session) -> None:
         # expires on its own when this fails.
         log.debug("logout failed: %s", _describe(exc))
     finally:
-        session.stub.DropConnections()
+        _retire(session)
+
+
+def _retire(session: _Session) -> None:
+    """Close the session's idle connections and stop it pooling new ones.
+
+    A call still running on a retired session (one that outlived its
+    deadline) then closes its connection when done instead of parking it in
+    a pool nobody drains.
+    """
+    session.stub.poolSize = 0
+    session.stub.DropConnections()
