@@ -72,7 +72,7 @@ def retrieve_all(
     """Read ``paths`` of every object of ``obj_type`` below ``root`` (default: the root folder).
 
     Walks a ContainerView in pages of ``page_objects``: ``view`` when given
-    (see :func:`cached_view`), else one made for this call and destroyed
+    (see :func:`retrieve_all_cached`), else one made for this call and destroyed
     before returning, also on failure.
     """
     if view is not None:
@@ -88,22 +88,32 @@ def retrieve_all(
         _destroy_quietly(view)
 
 
-def cached_view(cache: dict[str, Any], content: Any, obj_type: type) -> Any:
-    """A ContainerView of every ``obj_type`` below the root folder, made once per ``cache``.
+def retrieve_all_cached(
+    cache: dict[str, Any], content: Any, obj_type: type, paths: Sequence[str]
+) -> list[ObjectProps]:
+    """:func:`retrieve_all` through a ContainerView made once per ``cache``.
 
     ``cache`` is the agent's per-session dict: the view lives (on the server
-    too) as long as the session, saving two round trips per discovery. Two
-    threads racing here may both make one; the loser's view dies with the
-    session.
+    too) as long as the session, saving two round trips per discovery. A view
+    the server no longer knows (a restarted vCenter that kept the session) is
+    replaced once. Two threads racing here may both make one; the loser's
+    view dies with the session.
     """
     key = f"collector.view.{obj_type.__name__}"
-    view = cache.get(key)
-    if view is None:
-        view = content.viewManager.CreateContainerView(
-            container=content.rootFolder, type=[obj_type], recursive=True
-        )
-        view = cache.setdefault(key, view)
-    return view
+    for attempt in (1, 2):
+        view = cache.get(key)
+        if view is None:
+            view = content.viewManager.CreateContainerView(
+                container=content.rootFolder, type=[obj_type], recursive=True
+            )
+            view = cache.setdefault(key, view)
+        try:
+            return retrieve_all(content, obj_type, paths, view=view)
+        except vmodl.fault.ManagedObjectNotFound as exc:
+            if attempt == 2 or _moid(exc.obj) != _moid(view):
+                raise
+            cache.pop(key, None)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _view_spec(view: Any, obj_type: type) -> Callable[[Sequence[str]], Any]:

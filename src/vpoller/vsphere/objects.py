@@ -88,10 +88,8 @@ def discover(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
     index = inventory.of(agent)
     if index.mirrors(otype.key, paths):
         return success(index.rows(otype.key, paths))
-    view = collector.cached_view(agent.cache, agent.content, otype.vim_type)
-    return success(
-        rows(collector.retrieve_all(agent.content, otype.vim_type, paths, view=view), paths)
-    )
+    found = collector.retrieve_all_cached(agent.cache, agent.content, otype.vim_type, paths)
+    return success(rows(found, paths))
 
 
 def get(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
