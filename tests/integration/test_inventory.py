@@ -365,3 +365,47 @@ def test_worker_status_shows_the_mirror_age(
     inv = mirror_age()
     assert inv["mirror"] == {"vm": ["runtime.powerState"]}
     assert 0 <= inv["age_s"] < 5
+
+
+def _peek(agent: VSphereAgent, method: str, **keys: Any) -> dict[str, Any] | None:
+    request = Request.from_object({"method": method, "hostname": agent.host, **keys})
+    return agent.peek(TASKS[method], request)
+
+
+def test_fast_path_vm_get_equals_normal_path(
+    sim: Simulator, make_agent: Callable[..., VSphereAgent]
+) -> None:
+    agent = make_agent(sim, mirror=MIRROR)
+    _ready_index(agent)
+    name = _names(_run(agent, "vm.discover"))[0]
+    keys = {"name": name, "properties": list(MIRROR["vm"])}
+    trips = _RoundTrips(agent)
+    fast = _peek(agent, "vm.get", **keys)
+    assert trips.calls == []
+    assert fast is not None
+    assert fast == _run(agent, "vm.get", **keys)
+
+
+def test_fast_path_declines_unmirrored_properties(
+    sim: Simulator, make_agent: Callable[..., VSphereAgent]
+) -> None:
+    agent = make_agent(sim, mirror=MIRROR)
+    _ready_index(agent)
+    name = _names(_run(agent, "vm.discover"))[0]
+    assert _peek(agent, "vm.get", name=name, properties=["config.guestId"]) is None
+
+
+def test_fast_path_declines_without_session(
+    sim: Simulator, make_agent: Callable[..., VSphereAgent]
+) -> None:
+    agent = make_agent(sim, mirror=MIRROR)
+    assert _peek(agent, "about") is None
+    assert agent.status()["connected"] is False  # peeking never connects
+
+
+def test_fast_path_about_equals_normal_path(
+    sim: Simulator, make_agent: Callable[..., VSphereAgent]
+) -> None:
+    agent = make_agent(sim)
+    normal = _run(agent, "about", properties=["fullName", "apiVersion"])
+    assert _peek(agent, "about", properties=["fullName", "apiVersion"]) == normal

@@ -158,7 +158,34 @@ class VSphereAgent:
             _close_resources(session)
         return found
 
+    @property
+    def open_content(self) -> Any | None:
+        """The service content of the open session, or None; never connects."""
+        session = self._session
+        return None if session is None else session.content
+
+    def existing_resource(self, key: str, kind: type[R]) -> R | None:
+        """The current session's resource ``key`` if it exists; never connects."""
+        session = self._session
+        if session is None:
+            return None
+        found = session.resources.get(key)
+        return found if isinstance(found, kind) else None
+
     # -- for the worker ----------------------------------------------------
+
+    def peek(self, task: Task, request: Request) -> Reply | None:
+        """The task's answer from memory, or None; never blocks, never connects.
+
+        Only with an open session: everything a peek reads (service content,
+        inventory mirror) belongs to it.
+        """
+        if task.peek is None or self._session is None:
+            return None
+        try:
+            return task.peek(self, request)
+        except vmodl.MethodFault as exc:
+            raise VSphereError(_describe(exc)) from exc
 
     def execute(self, task: Task, request: Request) -> Reply:
         """Run ``task`` for ``request`` on this agent's session.

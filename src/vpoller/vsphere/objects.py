@@ -28,6 +28,7 @@ from vpoller.errors import ObjectNotFoundError, RequestError
 from vpoller.request import Reply, success
 from vpoller.vsphere import collector, inventory
 from vpoller.vsphere.serialize import to_json
+from vpoller.vsphere.taskregistry import PeekFunc
 
 if TYPE_CHECKING:
     from vpoller.request import Request
@@ -84,30 +85,74 @@ def rows(objects: Sequence[ObjectProps], paths: Sequence[str]) -> list[dict[str,
 
 def discover(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
     """Every object of the type with the requested properties."""
+    mirrored = _mirrored_discover(inventory.of(agent), otype, request)
+    if mirrored is not None:
+        return mirrored
     paths = wanted_paths(otype, request)
-    index = inventory.of(agent)
-    if index.mirrors(otype.key, paths):
-        return success(index.rows(otype.key, paths))
     found = collector.retrieve_all_cached(agent.cache, agent.content, otype.vim_type, paths)
     return success(rows(found, paths))
 
 
 def get(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
     """The requested properties of the object(s) the request names."""
+    mirrored = _mirrored_get(agent, otype, request, inventory.of(agent))
+    if mirrored is not None:
+        return mirrored
     paths = wanted_paths(otype, request)
-    index = inventory.of(agent)
-    if index.mirrors(otype.key, paths):
-        keys, what, refs = _locate(agent, otype, request, index)
-        found = {}
-        for key, ref in refs.items():
-            row = index.row(otype.key, ref._moId, paths)
-            if row is not None:
-                found[key] = row
-        missing = [key for key in keys if key not in found]
-        if what == "moref" or not any(_unknown(index, otype, key) for key in missing):
-            return success(_in_order(otype, request, keys, what, found))
-        # A name the index does not know (yet): ask vCenter.
     return success(rows(resolve(agent, otype, request, paths), paths))
+
+
+def peek_discover(otype: ObjectType) -> PeekFunc:
+    """The fast path of ``<type>.discover``: the mirror's rows, when it covers the request."""
+
+    def peek(agent: VSphereAgent, request: Request) -> Reply | None:
+        index = agent.existing_resource(inventory.INVENTORY_RESOURCE, inventory.Inventory)
+        return None if index is None else _mirrored_discover(index, otype, request)
+
+    return peek
+
+
+def peek_get(otype: ObjectType) -> PeekFunc:
+    """The fast path of ``<type>.get``: the mirror's rows, when it covers the request.
+
+    Morefs are left to the normal path: building references needs the session's stub.
+    """
+
+    def peek(agent: VSphereAgent, request: Request) -> Reply | None:
+        if request.moref is not None:
+            return None
+        index = agent.existing_resource(inventory.INVENTORY_RESOURCE, inventory.Inventory)
+        return None if index is None else _mirrored_get(agent, otype, request, index)
+
+    return peek
+
+
+def _mirrored_discover(
+    index: inventory.Inventory, otype: ObjectType, request: Request
+) -> Reply | None:
+    paths = wanted_paths(otype, request)
+    if not index.mirrors(otype.key, paths):
+        return None
+    return success(index.rows(otype.key, paths))
+
+
+def _mirrored_get(
+    agent: VSphereAgent, otype: ObjectType, request: Request, index: inventory.Inventory
+) -> Reply | None:
+    """The rows from the mirror, or None when it does not cover the request."""
+    paths = wanted_paths(otype, request)
+    if not index.mirrors(otype.key, paths):
+        return None
+    keys, what, refs = _locate(agent, otype, request, index)
+    found = {}
+    for key, ref in refs.items():
+        row = index.row(otype.key, ref._moId, paths)
+        if row is not None:
+            found[key] = row
+    missing = [key for key in keys if key not in found]
+    if what != "moref" and any(_unknown(index, otype, key) for key in missing):
+        return None  # a name the index does not know (yet): ask vCenter
+    return success(_in_order(otype, request, keys, what, found))
 
 
 def _unknown(index: inventory.Inventory, otype: ObjectType, key: str) -> bool:

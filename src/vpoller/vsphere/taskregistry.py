@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from vpoller.vsphere.agent import VSphereAgent
 
 TaskFunc = Callable[["VSphereAgent", "Request"], "Reply"]
+# Answers from memory (no vSphere call, never blocks) or returns None.
+PeekFunc = Callable[["VSphereAgent", "Request"], "Reply | None"]
 
 _METHOD_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$")
 _KNOWN_KEYS = frozenset(
@@ -47,6 +49,9 @@ class Task:
     # False for the few methods that change or touch state beyond a read, so
     # the proxy never re-sends them to another worker after a worker dies.
     idempotent: bool = True
+    # Optional fast path the worker tries on its I/O thread before queueing
+    # the task: it must not block, and returns None when it cannot answer.
+    peek: PeekFunc | None = None
 
     def __call__(self, agent: VSphereAgent, request: Request) -> Reply:
         return self.func(agent, request)
@@ -56,7 +61,11 @@ TASKS: dict[str, Task] = {}
 
 
 def task(
-    method: str, *, required: tuple[str, ...] = (), idempotent: bool = True
+    method: str,
+    *,
+    required: tuple[str, ...] = (),
+    idempotent: bool = True,
+    peek: PeekFunc | None = None,
 ) -> Callable[[TaskFunc], Task]:
     """Register a task function under ``method``, requiring the wire keys ``required``.
 
@@ -71,7 +80,7 @@ def task(
     def register(func: TaskFunc) -> Task:
         if method in TASKS:
             raise VPollerError(f"task method {method!r} is registered twice")
-        registered = Task(method, func, tuple(required), idempotent)
+        registered = Task(method, func, tuple(required), idempotent, peek)
         TASKS[method] = registered
         return registered
 

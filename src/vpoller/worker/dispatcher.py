@@ -55,6 +55,19 @@ class Dispatcher:
             reply = failure(f"Internal error in '{request.method}': {type(exc).__name__}")
         return self.format(request, reply)
 
+    def peek(self, agent: VSphereAgent, request: Request, task: Task) -> bytes | None:
+        """The reply frame when the task can answer from memory, else None."""
+        try:
+            reply = agent.peek(task, request)
+        except VPollerError as exc:
+            reply = failure(str(exc))
+        except Exception:
+            # A broken fast path must not cost the request: the normal path
+            # on the agent's threads still runs it (and reports its error).
+            logger.exception("fast path of %s failed; queueing the task", request.method)
+            return None
+        return None if reply is None else self.format(request, reply)
+
     def format(self, request: Request | None, reply: Reply) -> bytes:
         """Apply the request's helper (if any) and encode the reply frame."""
         if request is None or request.helper is None:

@@ -284,6 +284,10 @@ class WorkerProcess:
             )
             self._send(link, [p.REPLY, rid, encode_json(failure(f"This worker {why}"))])
             return
+        fast = self.dispatcher.peek(agent, request, task)
+        if fast is not None:
+            self._send(link, [p.REPLY, rid, fast])
+            return
         key = (index, rid)
         self._inflight[key] = _InFlight(
             index, time.monotonic() + timeout_ms / 1000, request.hostname, request.method

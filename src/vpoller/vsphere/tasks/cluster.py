@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 CLUSTER = objects.OBJECT_TYPES["cluster"]
 
 
-@task("cluster.discover")
+@task("cluster.discover", peek=objects.peek_discover(CLUSTER))
 def cluster_discover(agent: VSphereAgent, request: Request) -> Reply:
     """Every cluster object with the requested properties."""
     return objects.discover(agent, CLUSTER, request)
 
 
-@task("cluster.get", required=("name", "properties"))
+@task("cluster.get", required=("name", "properties"), peek=objects.peek_get(CLUSTER))
 def cluster_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one cluster object."""
     return objects.get(agent, CLUSTER, request)

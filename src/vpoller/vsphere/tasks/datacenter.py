@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 DATACENTER = objects.OBJECT_TYPES["datacenter"]
 
 
-@task("datacenter.discover")
+@task("datacenter.discover", peek=objects.peek_discover(DATACENTER))
 def datacenter_discover(agent: VSphereAgent, request: Request) -> Reply:
     """Every datacenter object with the requested properties."""
     return objects.discover(agent, DATACENTER, request)
 
 
-@task("datacenter.get", required=("name", "properties"))
+@task("datacenter.get", required=("name", "properties"), peek=objects.peek_get(DATACENTER))
 def datacenter_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one datacenter object."""
     return objects.get(agent, DATACENTER, request)

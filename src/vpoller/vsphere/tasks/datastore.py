@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 DATASTORE = objects.OBJECT_TYPES["datastore"]
 
 
-@task("datastore.discover")
+@task("datastore.discover", peek=objects.peek_discover(DATASTORE))
 def datastore_discover(agent: VSphereAgent, request: Request) -> Reply:
     """Every datastore object with the requested properties."""
     return objects.discover(agent, DATASTORE, request)
 
 
-@task("datastore.get", required=("name", "properties"))
+@task("datastore.get", required=("name", "properties"), peek=objects.peek_get(DATASTORE))
 def datastore_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one datastore object."""
     return objects.get(agent, DATASTORE, request)

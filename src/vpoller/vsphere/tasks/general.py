@@ -26,17 +26,27 @@ SESSION_FIELDS = (
 )
 
 
-@task("about")
+def _about_row(content: Any, request: Request) -> Reply:
+    info = content.about
+    props = request.properties or ABOUT_DEFAULT_PROPERTIES
+    row: dict[str, Any] = {prop: to_json(_attribute(info, prop)) for prop in props}
+    return success([row])
+
+
+def _about_from_memory(agent: VSphereAgent, request: Request) -> Reply | None:
+    content = agent.open_content
+    return None if content is None else _about_row(content, request)
+
+
+@task("about", peek=_about_from_memory)
 def about(agent: VSphereAgent, request: Request) -> Reply:
     """Attributes of the service's about info: ``[{property: value, ...}]``.
 
     The about info arrives with the session's service content, so this costs
-    no round trip; an attribute the server does not have is null.
+    no round trip (and, with a session open, is answered on the worker's I/O
+    thread); an attribute the server does not have is null.
     """
-    info = agent.content.about
-    props = request.properties or ABOUT_DEFAULT_PROPERTIES
-    row: dict[str, Any] = {prop: to_json(_attribute(info, prop)) for prop in props}
-    return success([row])
+    return _about_row(agent.content, request)
 
 
 @task("event.latest")

@@ -20,13 +20,13 @@ HOST = objects.OBJECT_TYPES["host"]
 VSAN_SYSTEM_PATH = "configManager.vsanSystem"
 
 
-@task("host.discover")
+@task("host.discover", peek=objects.peek_discover(HOST))
 def host_discover(agent: VSphereAgent, request: Request) -> Reply:
     """Every host object with the requested properties."""
     return objects.discover(agent, HOST, request)
 
 
-@task("host.get", required=("name", "properties"))
+@task("host.get", required=("name", "properties"), peek=objects.peek_get(HOST))
 def host_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one host object."""
     return objects.get(agent, HOST, request)

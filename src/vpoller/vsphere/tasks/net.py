@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 NET = objects.OBJECT_TYPES["net"]
 
 
-@task("net.discover")
+@task("net.discover", peek=objects.peek_discover(NET))
 def net_discover(agent: VSphereAgent, request: Request) -> Reply:
     """Every net object with the requested properties."""
     return objects.discover(agent, NET, request)
 
 
-@task("net.get", required=("name",))
+@task("net.get", required=("name",), peek=objects.peek_get(NET))
 def net_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one net object."""
     return objects.get(agent, NET, request)

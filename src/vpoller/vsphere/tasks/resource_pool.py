@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 RESOURCE_POOL = objects.OBJECT_TYPES["resource.pool"]
 
 
-@task("resource.pool.discover")
+@task("resource.pool.discover", peek=objects.peek_discover(RESOURCE_POOL))
 def resource_pool_discover(agent: VSphereAgent, request: Request) -> Reply:
     """Every resource.pool object with the requested properties."""
     return objects.discover(agent, RESOURCE_POOL, request)
 
 
-@task("resource.pool.get", required=("name", "properties"))
+@task("resource.pool.get", required=("name", "properties"), peek=objects.peek_get(RESOURCE_POOL))
 def resource_pool_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one resource.pool object."""
     return objects.get(agent, RESOURCE_POOL, request)

@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 VM = objects.OBJECT_TYPES["vm"]
 
 
-@task("vm.discover")
+@task("vm.discover", peek=objects.peek_discover(VM))
 def vm_discover(agent: VSphereAgent, request: Request) -> Reply:
     """Every vm object with the requested properties."""
     return objects.discover(agent, VM, request)
 
 
-@task("vm.get", required=("name", "properties"))
+@task("vm.get", required=("name", "properties"), peek=objects.peek_get(VM))
 def vm_get(agent: VSphereAgent, request: Request) -> Reply:
     """The requested properties of one vm object."""
     return objects.get(agent, VM, request)
