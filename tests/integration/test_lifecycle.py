@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -139,3 +140,34 @@ def test_queued_request_is_served_when_worker_arrives(
     thread.join(25)
     assert replies and isinstance(replies[0], dict)
     assert replies[0]["success"] == 0, replies
+
+
+HARNESS = """
+import json, sys, tempfile, time
+from pathlib import Path
+from vpoller.testing.simulator import Simulator
+from vpoller.testing.stack import Stack
+sim = Simulator(vms=2)
+sim.start()
+stack = Stack(sim, Path(tempfile.mkdtemp()))
+stack.start()
+kids = [c["pid"] for c in stack.worker_status()["result"]["children"]]
+print(json.dumps([sim.pid, stack.proxy.pid, stack.workers[0].pid, *kids]), flush=True)
+time.sleep(120)
+"""
+
+
+def test_killed_test_process_leaves_no_daemon_behind() -> None:
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert harness.stdout is not None
+        pids = json.loads(harness.stdout.readline())
+        assert len(pids) == 4
+    finally:
+        harness.kill()
+        harness.wait(10)
+        if harness.stdout is not None:
+            harness.stdout.close()
+    assert wait_gone(pids, STOP_WAIT_S) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -24,6 +25,8 @@ from vpoller.errors import VPollerError
 from vpoller.metrics import metrics_url, serve_metrics
 
 logger = logging.getLogger(__name__)
+
+PARENT_ENV = "VPOLLER_EXIT_WITH_PARENT"
 
 
 class Daemon(Protocol):
@@ -131,7 +134,25 @@ def _serve(
         return 2
     if endpoints_file:
         Path(endpoints_file).write_bytes(orjson.dumps(endpoints()))
+    watched = _watched_parent()
     while daemon.running and not stopping.wait(0.2):
-        pass
+        if watched is not None and os.getppid() != watched:
+            logger.warning("parent process %d is gone; stopping", watched)
+            break
     daemon.stop(30.0)
     return 0
+
+
+def _watched_parent() -> int | None:
+    """The pid in ``VPOLLER_EXIT_WITH_PARENT``: stop when that parent goes away.
+
+    Test harnesses set it so that a killed test run leaves no daemon behind.
+    """
+    raw = os.environ.get(PARENT_ENV)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        logger.warning("ignoring %s=%r: not a pid", PARENT_ENV, raw)
+        return None

@@ -187,7 +187,8 @@ connect_timeout_s = 3
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # The daemons end by themselves if this process dies without closing them.
+        env = dict(os.environ, PYTHONUNBUFFERED="1", VPOLLER_EXIT_WITH_PARENT=str(os.getpid()))
         try:
             return subprocess.Popen(
                 argv,
