@@ -56,6 +56,8 @@ REPLY_TIMEOUT_S = 30.0
 DISCOVER_CONCURRENCY = 2
 MIRROR_CONFIG = "\n[mirror]\nvm = runtime.powerState\n"
 PERF_COUNTER = "cpu.usage.percent.average"
+# Scenarios whose targets are throughput: measured at C and at --throughput-concurrency.
+THROUGHPUT_SCENARIOS = ("about", "vm.get.mirror")
 SCENARIOS = ("about", "vm.get", "vm.get.mirror", "host.perf.metric.get", "vm.discover")
 
 
@@ -205,27 +207,32 @@ def run_size(vms: int, args: argparse.Namespace, pool: Any) -> list[Result]:
                 if isinstance(first, dict) and "Unknown method" in str(first.get("msg")):
                     print(f"# {scenario}: skipped ({first['msg']})", file=sys.stderr)
                     continue
-                concurrency = (
-                    min(DISCOVER_CONCURRENCY, args.concurrency)
-                    if scenario == "vm.discover"
-                    else args.concurrency
-                )
-                results.append(
-                    _measure(
-                        stack,
-                        vms,
-                        scenario=scenario,
-                        reqs=reqs,
-                        concurrency=concurrency,
-                        args=args,
-                        pool=pool,
+                for concurrency in _concurrencies(scenario, args):
+                    results.append(
+                        _measure(
+                            stack,
+                            vms,
+                            scenario=scenario,
+                            reqs=reqs,
+                            concurrency=concurrency,
+                            args=args,
+                            pool=pool,
+                        )
                     )
-                )
-                print(f"# {_row(results[-1])}", file=sys.stderr)
+                    print(f"# {_row(results[-1])}", file=sys.stderr)
         finally:
             stack.close()
             shutil.rmtree(workdir, ignore_errors=True)
     return results
+
+
+def _concurrencies(scenario: str, args: argparse.Namespace) -> list[int]:
+    """Requests in flight for a scenario: C for all; also T for the throughput ones."""
+    if scenario == "vm.discover":
+        return [min(DISCOVER_CONCURRENCY, args.concurrency)]
+    if scenario in THROUGHPUT_SCENARIOS and args.throughput_concurrency != args.concurrency:
+        return [args.concurrency, args.throughput_concurrency]
+    return [args.concurrency]
 
 
 def _names(stack: Stack, method: str) -> list[str]:
@@ -300,19 +307,22 @@ def chart(results: list[Result], path: Path) -> None:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for scenario in SCENARIOS:
-        rows = sorted((r for r in results if r.scenario == scenario), key=lambda r: r.vms)
-        if not rows:
-            continue
+    for scenario, conc in sorted({(r.scenario, r.concurrency) for r in results}):
+        rows = sorted(
+            (r for r in results if (r.scenario, r.concurrency) == (scenario, conc)),
+            key=lambda r: r.vms,
+        )
         xs = [r.vms for r in rows]
-        (line,) = ax.plot(xs, [r.p50_ms for r in rows], marker="o", label=f"{scenario} p50")
+        (line,) = ax.plot(
+            xs, [r.p50_ms for r in rows], marker="o", label=f"{scenario} C={conc} p50"
+        )
         ax.plot(
             xs,
             [r.p99_ms for r in rows],
             marker="x",
             linestyle="--",
             color=line.get_color(),
-            label=f"{scenario} p99",
+            label=f"{scenario} C={conc} p99",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -334,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         help="inventory sizes in VMs, comma-separated",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (C)")
+    parser.add_argument(
+        "--throughput-concurrency",
+        type=int,
+        default=32,
+        help="requests in flight (T) for the throughput scenarios (about, vm.get.mirror)",
+    )
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument(
