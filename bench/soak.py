@@ -47,8 +47,12 @@ def mix(stack: Stack, names: list[str], rng: random.Random) -> list[dict[str, ob
     agent = stack.agent
     choices: list[dict[str, object] | bytes] = [
         {"method": "about", "hostname": agent},
-        {"method": "vm.get", "hostname": agent, "name": rng.choice(names),
-         "properties": ["runtime.powerState"]},
+        {
+            "method": "vm.get",
+            "hostname": agent,
+            "name": rng.choice(names),
+            "properties": ["runtime.powerState"],
+        },
         {"method": "host.discover", "hostname": agent},
         {"method": "vm.get", "hostname": agent, "name": "missing", "properties": ["name"]},
         {"method": "no.such.method", "hostname": agent},
@@ -78,8 +82,7 @@ def main() -> int:
             sent = answered = ok = 0
             started = time.monotonic()
             while sent < args.requests:
-                replies = send_many(stack.frontend, mix(stack, names, rng), timeout_s=60,
-                                    window=32)
+                replies = send_many(stack.frontend, mix(stack, names, rng), timeout_s=60, window=32)
                 sent += len(replies)
                 answered += sum(r is not None for r in replies)
                 ok += sum(isinstance(r, dict) and r.get("success") == 0 for r in replies)
@@ -87,8 +90,10 @@ def main() -> int:
             after = {name: rss_kib(pid) for name, pid in pids.items()}
         finally:
             stack.close()
-    print(f"requests sent {sent}, answered {answered}, succeeded {ok}, "
-          f"in {elapsed:.1f} s ({sent / elapsed:.0f}/s)")
+    print(
+        f"requests sent {sent}, answered {answered}, succeeded {ok}, "
+        f"in {elapsed:.1f} s ({sent / elapsed:.0f}/s)"
+    )
     print(f"{'process':<16}{'RSS start KiB':>15}{'RSS end KiB':>15}{'growth KiB':>12}")
     for name in pids:
         print(f"{name:<16}{before[name]:>15}{after[name]:>15}{after[name] - before[name]:>12}")
