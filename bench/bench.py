@@ -28,6 +28,7 @@ against inventory size to ``bench/results/`` and copies the chart to
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import random
@@ -359,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     results: list[Result] = []
-    with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
-        for vms in sizes:
+    for vms in sizes:
+        # A fresh pool per size: nothing a previous size left behind skews the next.
+        with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
             results.extend(run_size(vms, args, pool))
+        gc.collect()
     doc = {
         "machine": {"cpus": multiprocessing.cpu_count()},
         "settings": {k: v for k, v in vars(args).items()},
