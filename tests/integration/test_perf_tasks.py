@@ -891,3 +891,40 @@ def test_stack_vm_cpu_usage_percent_in_range(stack: Stack, si: Any) -> None:
     vm = _running_vms(si)[0]
     reply = _ask(stack, method="vm.cpu.usage.percent", name=vm.name)
     assert 0 <= reply["result"][0]["value"] <= 100
+
+
+def _count_available_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records each QueryAvailablePerfMetric round trip (by entity moref)."""
+    calls: list[str] = []
+    real = perf._query_available
+
+    def counting(manager: Any, ref: Any, interval_id: int) -> list[Any]:
+        calls.append(ref._moId)
+        return real(manager, ref, interval_id)
+
+    monkeypatch.setattr(perf, "_query_available", counting)
+    return calls
+
+
+def test_perf_available_metrics_are_reused_within_a_session(
+    agent: VSphereAgent, si: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = _connected_host(si).name
+    calls = _count_available_queries(monkeypatch)
+    first = run(agent, "host.perf.metric.get", name=host, counter_name="cpu.usage.percent.average")
+    second = run(agent, "host.perf.metric.get", name=host, counter_name="cpu.usage.percent.average")
+    assert len(calls) == 1
+    assert [(r["counterId"], r["instance"]) for r in first["result"]] == [
+        (r["counterId"], r["instance"]) for r in second["result"]
+    ]
+
+
+def test_perf_available_metrics_expire(
+    agent: VSphereAgent, si: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = _connected_host(si).name
+    calls = _count_available_queries(monkeypatch)
+    monkeypatch.setattr(perf, "AVAILABLE_METRICS_TTL_S", 0.0)
+    for _ in range(2):
+        run(agent, "host.perf.metric.get", name=host, counter_name="cpu.usage.percent.average")
+    assert len(calls) == 2

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,6 +61,10 @@ if TYPE_CHECKING:
     from vpoller.vsphere.objects import ObjectType
 
 log = logging.getLogger(__name__)
+
+# How long an entity's list of available metrics is reused (per session).
+AVAILABLE_METRICS_TTL_S = 300.0
+AVAILABLE_CACHE_KEY = "perf.available_metrics"
 
 AGGREGATE_INSTANCE = ""
 # vCenter's marker of a sample it has no value for.
@@ -219,9 +224,27 @@ def _requested_counters(cat: Catalogue, request: Request) -> list[Any]:
 
 
 def _available_metrics(agent: VSphereAgent, ref: Any, interval_id: int) -> list[Any]:
-    return list(
-        agent.content.perfManager.QueryAvailablePerfMetric(entity=ref, intervalId=interval_id) or ()
+    """The entity's available metrics, cached per session for a while.
+
+    The list is large (every counter and instance of the entity) and changes
+    only when devices come or go, while asking costs more than the samples.
+    """
+    cache: dict[tuple[str, int], tuple[float, list[Any]]] = agent.cache.setdefault(
+        AVAILABLE_CACHE_KEY, {}
     )
+    key = (ref._moId, interval_id)
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    metrics = _query_available(agent.content.perfManager, ref, interval_id)
+    cache[key] = (now + AVAILABLE_METRICS_TTL_S, metrics)
+    return metrics
+
+
+def _query_available(manager: Any, ref: Any, interval_id: int) -> list[Any]:
+    """One QueryAvailablePerfMetric round trip (a seam for tests that count them)."""
+    return list(manager.QueryAvailablePerfMetric(entity=ref, intervalId=interval_id) or ())
 
 
 def _metric_ids(
