@@ -29,6 +29,23 @@ from vpoller.transport import make_client_socket
 logger = logging.getLogger(__name__)
 
 
+def check_settings(
+    endpoint: str | Sequence[str], timeout_ms: int, retries: int
+) -> tuple[list[str], int, int]:
+    """Endpoints (a list, or comma-separated), timeout and retries, validated.
+
+    Raises TransportError for no endpoint or a timeout below 1 ms; fewer than
+    one retry means one attempt.
+    """
+    items = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+    endpoints = [e.strip() for item in items for e in item.split(",") if e.strip()]
+    if not endpoints:
+        raise TransportError("no proxy endpoint given")
+    if timeout_ms < 1:
+        raise TransportError(f"timeout must be a positive number of milliseconds, got {timeout_ms}")
+    return endpoints, timeout_ms, max(1, retries)
+
+
 class Client:
     """A vPoller client bound to one or more proxy endpoints (failover in order)."""
 
@@ -39,16 +56,9 @@ class Client:
         retries: int = DEFAULT_RETRIES,
         curve: CurveSettings | None = None,
     ) -> None:
-        endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
-        self.endpoints = [e.strip() for item in endpoints for e in item.split(",") if e.strip()]
-        if not self.endpoints:
-            raise TransportError("no endpoint given")
-        if timeout_ms < 1:
-            raise TransportError(
-                f"timeout must be a positive number of milliseconds, got {timeout_ms}"
-            )
-        self.timeout_ms = timeout_ms
-        self.retries = max(1, retries)
+        self.endpoints, self.timeout_ms, self.retries = check_settings(
+            endpoint, timeout_ms, retries
+        )
         self.curve = curve or CurveSettings()
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
 

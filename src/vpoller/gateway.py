@@ -28,6 +28,7 @@ import zmq
 import zmq.asyncio
 from aiohttp import web
 
+from vpoller.client import check_settings
 from vpoller.config import CurveSettings
 from vpoller.constants import (
     DEFAULT_RETRIES,
@@ -127,15 +128,9 @@ class ProxyLink:
         retries: int = DEFAULT_RETRIES,
         curve: CurveSettings | None = None,
     ) -> None:
-        self.endpoints = [e.strip() for item in endpoints for e in item.split(",") if e.strip()]
-        if not self.endpoints:
-            raise TransportError("no proxy endpoint given")
-        if timeout_ms < 1:
-            raise TransportError(
-                f"timeout must be a positive number of milliseconds, got {timeout_ms}"
-            )
-        self.timeout_ms = timeout_ms
-        self.retries = max(1, retries)
+        self.endpoints, self.timeout_ms, self.retries = check_settings(
+            endpoints, timeout_ms, retries
+        )
         self.curve = curve or CurveSettings()
         self._ctx = zmq.asyncio.Context()
         self._slots = asyncio.Semaphore(MAX_INFLIGHT)

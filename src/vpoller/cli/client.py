@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 
 from vpoller.cli.common import setup_logging
+from vpoller.cli.connection import add_proxy_options, curve_of, endpoints_of
 from vpoller.client import Client
-from vpoller.config import CurveSettings
-from vpoller.constants import DEFAULT_CLIENT_ENDPOINT, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, VERSION
+from vpoller.constants import VERSION
 from vpoller.errors import VPollerError
 
 logger = logging.getLogger(__name__)
@@ -37,33 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-U", "--guest-username", help="guest OS user (vm.process.get)")
     ap.add_argument("-P", "--guest-password", help="guest OS password (vm.process.get)")
     ap.add_argument("-H", "--helper", help="result helper, e.g. vpoller.helpers.zabbix")
-    ap.add_argument(
-        "-e",
-        "--endpoint",
-        action="append",
-        default=None,
-        help=f"proxy endpoint; repeat for failover (default {DEFAULT_CLIENT_ENDPOINT})",
-    )
-    ap.add_argument(
-        "-r",
-        "--retries",
-        type=int,
-        default=DEFAULT_RETRIES,
-        help=f"attempts before giving up (default {DEFAULT_RETRIES})",
-    )
-    ap.add_argument(
-        "-t",
-        "--timeout",
-        type=int,
-        default=DEFAULT_TIMEOUT_MS,
-        help=f"milliseconds to wait for each attempt (default {DEFAULT_TIMEOUT_MS})",
-    )
-    ap.add_argument(
-        "--curve-key", help="client CURVE key-pair file (zcert NAME.key_secret, vpoller-keys)"
-    )
-    ap.add_argument(
-        "--curve-server-key", help="proxy's CURVE public key file (zcert NAME.key); enables CURVE"
-    )
+    add_proxy_options(ap)
     ap.add_argument("-d", "--debug", action="store_true", help="log at debug level")
     ap.add_argument("-v", "--version", action="version", version=f"%(prog)s {VERSION}")
     return ap
@@ -92,20 +66,9 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.debug)
-    if args.curve_key and not args.curve_server_key:
-        sys.stderr.write("vpoller-client: --curve-key needs --curve-server-key\n")
-        return 2
-    curve = CurveSettings(
-        enabled=bool(args.curve_server_key),
-        secret_key=args.curve_key,
-        server_key=args.curve_server_key,
-    )
     try:
         client = Client(
-            args.endpoint or [DEFAULT_CLIENT_ENDPOINT],
-            timeout_ms=args.timeout,
-            retries=args.retries,
-            curve=curve,
+            endpoints_of(args), timeout_ms=args.timeout, retries=args.retries, curve=curve_of(args)
         )
         reply = client.run(build_request(args))
     except VPollerError as exc:

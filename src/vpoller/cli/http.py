@@ -14,12 +14,9 @@ import sys
 from pathlib import Path
 
 from vpoller.cli.common import setup_logging
-from vpoller.config import CurveSettings
+from vpoller.cli.connection import add_proxy_options, curve_of, endpoints_of
 from vpoller.constants import (
-    DEFAULT_CLIENT_ENDPOINT,
     DEFAULT_GATEWAY_LISTEN,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT_MS,
     VERSION,
 )
 from vpoller.errors import VPollerError
@@ -39,29 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"address to listen on (default {DEFAULT_GATEWAY_LISTEN}; port 0 picks one)",
     )
     ap.add_argument("--port-file", help="write the bound port to this file once listening")
-    ap.add_argument(
-        "-e",
-        "--endpoint",
-        action="append",
-        default=None,
-        help=f"proxy endpoint; repeat for failover (default {DEFAULT_CLIENT_ENDPOINT})",
-    )
-    ap.add_argument(
-        "-r",
-        "--retries",
-        type=int,
-        default=DEFAULT_RETRIES,
-        help=f"attempts per request before giving up (default {DEFAULT_RETRIES})",
-    )
-    ap.add_argument(
-        "-t",
-        "--timeout",
-        type=int,
-        default=DEFAULT_TIMEOUT_MS,
-        help=f"milliseconds to wait for each attempt (default {DEFAULT_TIMEOUT_MS})",
-    )
-    ap.add_argument("--curve-key", help="client CURVE key-pair file (zcert)")
-    ap.add_argument("--curve-server-key", help="proxy's CURVE public key file (zcert)")
+    add_proxy_options(ap)
     ap.add_argument("-d", "--debug", action="store_true", help="log at debug level")
     ap.add_argument("-v", "--version", action="version", version=f"%(prog)s {VERSION}")
     return ap
@@ -103,15 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         host, port = parse_listen(args.listen)
     except ValueError as exc:
         ap.error(str(exc))
-    curve = CurveSettings(
-        enabled=bool(args.curve_key), secret_key=args.curve_key, server_key=args.curve_server_key
-    )
+    try:
+        curve = curve_of(args)
+    except VPollerError as exc:
+        ap.error(str(exc))
 
     async def run() -> None:
         # The link owns a zmq.asyncio context: create it inside the running loop.
-        link = ProxyLink(
-            args.endpoint or [DEFAULT_CLIENT_ENDPOINT], args.timeout, args.retries, curve
-        )
+        link = ProxyLink(endpoints_of(args), args.timeout, args.retries, curve)
         await _serve(Gateway(link, host, port), args.port_file)
 
     try:

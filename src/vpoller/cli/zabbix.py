@@ -23,12 +23,10 @@ from typing import Any
 
 import orjson
 
+from vpoller.cli.connection import add_proxy_options, curve_of, endpoints_of
 from vpoller.client import Client
-from vpoller.config import CurveSettings
 from vpoller.constants import (
     DEFAULT_CLIENT_ENDPOINT,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT_MS,
     NO_RESPONSE_MSG,
     VERSION,
 )
@@ -62,20 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
             default="",
             help=f"request key '{key}' ('' = absent)",
         )
-    ap.add_argument(
-        "-e",
-        "--endpoint",
-        action="append",
-        default=None,
-        help=f"proxy endpoint; repeat for failover (default ${ENDPOINT_ENV} "
-        f"or {DEFAULT_CLIENT_ENDPOINT})",
-    )
-    ap.add_argument("-r", "--retries", type=int, default=DEFAULT_RETRIES)
-    ap.add_argument("-t", "--timeout", type=int, default=DEFAULT_TIMEOUT_MS, help="milliseconds")
+    add_proxy_options(ap, f"${ENDPOINT_ENV} or {DEFAULT_CLIENT_ENDPOINT}")
     ap.add_argument("-U", "--guest-username", help="guest OS user (vm.process.get)")
     ap.add_argument("-P", "--guest-password", help="guest OS password (vm.process.get)")
-    ap.add_argument("--curve-key", help="client CURVE key-pair file (zcert)")
-    ap.add_argument("--curve-server-key", help="proxy's CURVE public key file (zcert)")
     ap.add_argument("-d", "--debug", action="store_true", help="log to stderr at debug level")
     ap.add_argument("-v", "--version", action="version", version=f"%(prog)s {VERSION}")
     return ap
@@ -99,12 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Anything on stderr would become part of the item's value: log only when asked.
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.CRITICAL + 1)
-    endpoints = args.endpoint or os.environ.get(ENDPOINT_ENV, DEFAULT_CLIENT_ENDPOINT).split(",")
-    curve = CurveSettings(
-        enabled=bool(args.curve_key), secret_key=args.curve_key, server_key=args.curve_server_key
-    )
+    endpoints = endpoints_of(args, os.environ.get(ENDPOINT_ENV, DEFAULT_CLIENT_ENDPOINT).split(","))
     try:
-        client = Client(endpoints, timeout_ms=args.timeout, retries=args.retries, curve=curve)
+        client = Client(
+            endpoints, timeout_ms=args.timeout, retries=args.retries, curve=curve_of(args)
+        )
         raw = client.run_raw(build_request(args))
     except VPollerError as exc:
         sys.stdout.write(f"{exc}\n")
