@@ -64,6 +64,11 @@ def main() -> int:
             show([*client, "-m", "vm.get", "-n", "DC0_H0_VM0", "-p", "runtime.powerState",
                   "-H", "vpoller.helpers.zabbix"])
             show([*client, "-m", "datastore.discover", "-H", "vpoller.helpers.zabbix"])
+            show([*client, "-m", "host.perf.metric.get", "-n", "DC0_H0",
+                  "-c", "cpu.usage.percent.average", "-s", "2", "-i", ""])
+            print("\n== The same through the C client")
+            show([str(BIN / "vpoller-cclient"), "-e", stack.frontend, "-V", stack.agent,
+                  "-m", "vm.get", "-n", "DC0_H0_VM0", "-p", "runtime.powerState"])
             print("\n== Bad input gets a clear error, and the stack keeps serving")
             show([*client, "-m", "vm.get", "-n", "no-such-vm", "-p", "name"])
             show([*client, "-m", "vm.explode"])

@@ -36,4 +36,6 @@ fi
 
 bash sim/build.sh >/dev/null
 make -s -C cclient
+# vpoller-cclient beside the Python programs in .venv/bin
+make -s -C cclient install PREFIX="$PWD/.venv" >/dev/null
 echo "setup: done"
