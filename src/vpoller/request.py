@@ -33,7 +33,10 @@ _STRING_KEYS = (
 _STRING_OR_LIST_KEYS = ("name", "uuid", "moref", "counter-name")
 
 
-def success(result: Any, msg: str = "Successfully retrieved object properties") -> Reply:
+SUCCESS_MSG = "Successfully retrieved object properties"
+
+
+def success(result: Any, msg: str = SUCCESS_MSG) -> Reply:
     """Build a success reply carrying ``result``."""
     return {"success": 0, "msg": msg, "result": result}
 

@@ -151,3 +151,44 @@ def test_worker_status_describes_worker(stack: Stack) -> None:
     assert result["agents"] == [stack.agent]
     assert "vm.get" in result["tasks"]
     assert "vpoller.helpers.zabbix" in result["helpers"]
+
+
+def test_batch_get_returns_found_and_names_missing(stack: Stack) -> None:
+    names = [
+        v["name"] for v in ok(stack.request({"method": "vm.discover", "hostname": stack.agent}))
+    ]
+    reply = stack.request(
+        {
+            "method": "vm.get",
+            "hostname": stack.agent,
+            "name": [names[0], "no-such-vm", names[1]],
+            "properties": ["runtime.powerState"],
+        }
+    )
+    assert [row["name"] for row in ok(reply)] == [names[0], names[1]]
+    assert isinstance(reply, dict)
+    assert "not found: 'no-such-vm'" in reply["msg"]
+
+
+def test_batch_relation_names_missing_source(stack: Stack) -> None:
+    hosts = [
+        h["name"] for h in ok(stack.request({"method": "host.discover", "hostname": stack.agent}))
+    ]
+    reply = stack.request(
+        {"method": "host.vm.get", "hostname": stack.agent, "name": [hosts[0], "no-such-host"]}
+    )
+    assert [row["name"] for row in ok(reply)] == [hosts[0]]
+    assert isinstance(reply, dict)
+    assert "not found: 'no-such-host'" in reply["msg"]
+
+
+def test_complete_batch_has_plain_message(stack: Stack) -> None:
+    names = [
+        v["name"] for v in ok(stack.request({"method": "vm.discover", "hostname": stack.agent}))
+    ]
+    reply = stack.request(
+        {"method": "vm.get", "hostname": stack.agent, "name": names[:2], "properties": ["name"]}
+    )
+    assert len(ok(reply)) == 2
+    assert isinstance(reply, dict)
+    assert reply["msg"] == "Successfully retrieved object properties"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vpoller.request import success
+from vpoller.request import SUCCESS_MSG, success
 from vpoller.vsphere import collector, objects
 from vpoller.vsphere.serialize import to_json
 
@@ -52,7 +52,8 @@ def get(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
         (obj.ref._moId, obj.props.get("name"))
         for obj in collector.retrieve(agent.content, others, ("name",))
     )
-    return success([alarm_row(state, alarm_names, names) for state in states.values()])
+    rows = [alarm_row(state, alarm_names, names) for state in states.values()]
+    return success(rows, objects.found_message(SUCCESS_MSG, sources))
 
 
 def alarm_row(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pyVmomi import vim
 
 from vpoller.errors import ObjectNotFoundError, RequestError
-from vpoller.request import Reply, success
+from vpoller.request import SUCCESS_MSG, Reply, success
 from vpoller.vsphere import collector, inventory
 from vpoller.vsphere.serialize import to_json
 from vpoller.vsphere.taskregistry import PeekFunc
@@ -99,7 +99,8 @@ def get(agent: VSphereAgent, otype: ObjectType, request: Request) -> Reply:
     if mirrored is not None:
         return mirrored
     paths = wanted_paths(otype, request)
-    return success(rows(resolve(agent, otype, request, paths), paths))
+    found = resolve(agent, otype, request, paths)
+    return success(rows(found, paths), found_message(SUCCESS_MSG, found))
 
 
 def peek_discover(otype: ObjectType) -> PeekFunc:
@@ -152,7 +153,8 @@ def _mirrored_get(
     missing = [key for key in keys if key not in found]
     if what != "moref" and any(_unknown(index, otype, key) for key in missing):
         return None  # a name the index does not know (yet): ask vCenter
-    return success(_in_order(otype, request, keys, what, found))
+    rows_found = _in_order(otype, request, keys, what, found)
+    return success(rows_found, found_message(SUCCESS_MSG, rows_found))
 
 
 def _unknown(index: inventory.Inventory, otype: ObjectType, key: str) -> bool:
@@ -161,7 +163,7 @@ def _unknown(index: inventory.Inventory, otype: ObjectType, key: str) -> bool:
 
 def resolve(
     agent: VSphereAgent, otype: ObjectType, request: Request, paths: Sequence[str]
-) -> list[ObjectProps]:
+) -> Found[ObjectProps]:
     """The objects named by ``moref``, ``uuid`` or ``name`` (first given wins), ``paths`` read.
 
     For a single object that cannot be found this raises
@@ -236,20 +238,35 @@ def _locate(
     raise RequestError("Missing required key 'name'")
 
 
+class Found(list[T]):
+    """Objects found for a request, in request order; ``missing`` names the rest (batches)."""
+
+    missing: tuple[str, ...] = ()
+
+
 def _in_order(
     otype: ObjectType,
     request: Request,
     keys: Sequence[str],
     what: str,
     found: Mapping[str, T],
-) -> list[T]:
+) -> Found[T]:
     """``found`` in the order of ``keys``; a single missing object is an error."""
-    if not request.is_batch:
-        missing = [key for key in keys if key not in found]
-        if missing:
-            by = "" if what == "name" else f" with {what}"
-            raise ObjectNotFoundError(f"Cannot find {otype.label}{by} '{missing[0]}'")
-    return [found[key] for key in keys if key in found]
+    missing = tuple(key for key in keys if key not in found)
+    if missing and not request.is_batch:
+        by = "" if what == "name" else f" with {what}"
+        raise ObjectNotFoundError(f"Cannot find {otype.label}{by} '{missing[0]}'")
+    out: Found[T] = Found(found[key] for key in keys if key in found)
+    out.missing = missing
+    return out
+
+
+def found_message(base: str, found: Sequence[Any]) -> str:
+    """``base``, naming what a batch asked for but was not found."""
+    missing = getattr(found, "missing", ())
+    if not missing:
+        return base
+    return f"{base}; not found: {', '.join(repr(key) for key in missing)}"
 
 
 def _retrieve(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyVmomi import vim
 
-from vpoller.request import success
+from vpoller.request import SUCCESS_MSG, success
 from vpoller.vsphere import collector, objects
 from vpoller.vsphere.objects import OBJECT_TYPES, ObjectType
 
@@ -136,7 +136,7 @@ def get(agent: VSphereAgent, relation: Relation, request: Request) -> Reply:
         else:
             row[relation.key] = items
         result.append(row)
-    return success(result)
+    return success(result, objects.found_message(SUCCESS_MSG, sources))
 
 
 def _item(obj: ObjectProps, paths: list[str]) -> Any:
