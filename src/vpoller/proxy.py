@@ -21,13 +21,14 @@ from typing import Any
 
 import zmq
 
+from vpoller import management
 from vpoller import protocol as p
 from vpoller.config import CurveSettings, ProxySettings
 from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG, VERSION
 from vpoller.daemon import ThreadedDaemon
 from vpoller.errors import RequestError, TransportError
 from vpoller.metrics import ProxyMetrics, reply_outcome
-from vpoller.request import Request, decode_json, encode_json, failure, success
+from vpoller.request import Request, decode_json, encode_json, failure
 from vpoller.transport import make_server_socket, start_authenticator
 
 logger = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class Proxy(ThreadedDaemon):
             if self.frontend in events:
                 self._drain(self.frontend, self._on_frontend)
             if self.mgmt in events:
-                self._on_mgmt()
+                management.answer(self.mgmt, "vPoller Proxy", self.status, self._stop.set)
             now = time.monotonic()
             if now >= next_sweep:
                 self._expire_workers(now)
@@ -540,27 +541,6 @@ class Proxy(ThreadedDaemon):
             self._send_worker(identity, [p.DISCONNECT])
 
     # -- management ------------------------------------------------------------
-
-    def _on_mgmt(self) -> None:
-        try:
-            frames = self.mgmt.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        try:
-            raw = decode_json(frames[-1]) if len(frames) == 1 else None
-            method = raw.get("method") if isinstance(raw, dict) else None
-        except RequestError:
-            method = None
-        if method == "status":
-            reply = success(self.status(), "vPoller Proxy status")
-        elif method == "shutdown":
-            reply = success({"status": "stopping"}, "Shutting down vPoller Proxy")
-            self._stop.set()
-        else:
-            reply = failure(
-                'Management request must be {"method": "status"} or {"method": "shutdown"}'
-            )
-        self.mgmt.send(encode_json(reply))
 
     def _answered(self, pending: Pending, outcome: str) -> None:
         self.metrics.answered(pending.method, outcome, time.monotonic() - pending.received)

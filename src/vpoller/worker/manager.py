@@ -23,13 +23,13 @@ from typing import Any
 
 import zmq
 
+from vpoller import management
 from vpoller.config import Settings
 from vpoller.constants import CHILD_RESTART_BACKOFF_MAX_S, VERSION
 from vpoller.daemon import ThreadedDaemon
-from vpoller.errors import RequestError, VPollerError
+from vpoller.errors import VPollerError
 from vpoller.metrics import WorkerMetrics
 from vpoller.registry import Registry
-from vpoller.request import decode_json, encode_json, failure, success
 from vpoller.transport import make_server_socket, start_authenticator
 from vpoller.vsphere.taskregistry import describe
 from vpoller.worker.process import run_worker_process
@@ -168,7 +168,7 @@ class WorkerManager(ThreadedDaemon):
             self._ready.set()
             while not self._stop.is_set():
                 if mgmt.poll(POLL_MS):
-                    self._on_mgmt(mgmt)
+                    management.answer(mgmt, "vPoller Worker", self.status, self._stop.set)
                 if self._stop.is_set():
                     break
                 self._watch(time.monotonic())
@@ -216,24 +216,6 @@ class WorkerManager(ThreadedDaemon):
         if reports is not None:
             reports.close(0)
             shutil.rmtree(self._report_dir, ignore_errors=True)
-
-    def _on_mgmt(self, mgmt: zmq.Socket[bytes]) -> None:
-        frames = mgmt.recv_multipart()
-        try:
-            raw = decode_json(frames[0]) if len(frames) == 1 else None
-        except RequestError:
-            raw = None
-        method = raw.get("method") if isinstance(raw, dict) else None
-        if method == "status":
-            reply = success(self.status(), "vPoller Worker status")
-        elif method == "shutdown":
-            reply = success({"status": "stopping"}, "Shutting down vPoller Worker")
-            self._stop.set()
-        else:
-            reply = failure(
-                'Management request must be {"method": "status"} or {"method": "shutdown"}'
-            )
-        mgmt.send(encode_json(reply))
 
     def status(self) -> dict[str, Any]:
         """A description of the worker for the management ``status`` request."""
