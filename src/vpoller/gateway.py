@@ -38,7 +38,7 @@ from vpoller.constants import (
     VERSION,
 )
 from vpoller.errors import RequestError, TransportError
-from vpoller.request import Request, decode_json, encode_json, failure
+from vpoller.request import OPTIONAL_KEYS, Request, decode_json, encode_json, failure
 from vpoller.transport import make_client_socket
 
 logger = logging.getLogger(__name__)
@@ -47,23 +47,7 @@ MAX_INFLIGHT: Final = 1024  # requests forwarded at once; more wait for a free p
 MAX_BODY_BYTES: Final = MAX_MESSAGE_BYTES
 
 # Query parameters of the GET form: every request key but method and hostname.
-QUERY_KEYS: Final = frozenset(
-    {
-        "name",
-        "uuid",
-        "moref",
-        "properties",
-        "key",
-        "username",
-        "password",
-        "counter-name",
-        "instance",
-        "max-sample",
-        "perf-interval",
-        "helper",
-        "timeout",
-    }
-)
+QUERY_KEYS: Final = OPTIONAL_KEYS | {"timeout"}
 _LIST_KEYS: Final = frozenset({"name", "uuid", "moref", "counter-name"})
 
 # How a failed reply's ``msg`` maps to an HTTP status, first match wins.

@@ -165,6 +165,11 @@ _WIRE_TO_ATTR = {
     "helper": "helper",
 }
 
+# Every request key of the wire format (the proxy also reads "timeout").
+WIRE_KEYS = frozenset(_WIRE_TO_ATTR)
+# The keys a request may carry besides "method" and "hostname".
+OPTIONAL_KEYS = WIRE_KEYS - {"method", "hostname"}
+
 
 def _as_tuple(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
     if value is None:

@@ -23,7 +23,7 @@ from pyVmomi import vim, vmodl
 from vpoller.errors import NotSupportedError, ObjectNotFoundError, RequestError, VSphereError
 from vpoller.request import success
 from vpoller.vsphere import collector, objects
-from vpoller.vsphere.serialize import to_json
+from vpoller.vsphere.serialize import attribute, to_json
 
 if TYPE_CHECKING:
     from vpoller.request import Reply, Request
@@ -48,21 +48,6 @@ class GuestItems:
 
 DISKS = GuestItems("guest.disk", "diskPath", "guest disk")
 NICS = GuestItems("guest.net", "network", "guest NIC")
-
-
-def attribute(obj: Any, path: str) -> Any:
-    """``obj`` followed along the dotted field ``path``; None when a step is missing.
-
-    Only for data objects already fetched (property-collector results): on a
-    managed object each step would be a lazy server read.
-    """
-    for part in path.split("."):
-        if part.startswith("_"):
-            return None
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
 
 
 def item_row(item: Any, always: str, properties: Sequence[str]) -> dict[str, Any]:

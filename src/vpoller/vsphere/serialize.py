@@ -87,3 +87,18 @@ def _type_name(cls: type) -> str:
         return str(_get_vmodl_name(cls))
     except (AttributeError, KeyError):
         return cls.__name__
+
+
+def attribute(obj: Any, path: str) -> Any:
+    """``obj`` followed along the dotted field ``path``; None when a step is missing.
+
+    Only for data objects already fetched (property-collector results): on a
+    managed object each step would be a lazy server read.
+    """
+    for part in path.split("."):
+        if part.startswith("_"):
+            return None
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj

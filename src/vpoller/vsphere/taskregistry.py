@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vpoller.errors import VPollerError
+from vpoller.request import OPTIONAL_KEYS
 
 if TYPE_CHECKING:
     from vpoller.request import Reply, Request
@@ -23,20 +24,8 @@ TaskFunc = Callable[["VSphereAgent", "Request"], "Reply"]
 PeekFunc = Callable[["VSphereAgent", "Request"], "Reply | None"]
 
 _METHOD_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$")
-_KNOWN_KEYS = frozenset(
-    {
-        "name",
-        "properties",
-        "key",
-        "username",
-        "password",
-        "counter-name",
-        "instance",
-        "max-sample",
-        "perf-interval",
-        "helper",
-    }
-)
+# "uuid" and "moref" stand in for "name": a task requires "name" for all three.
+_KNOWN_KEYS = OPTIONAL_KEYS - {"uuid", "moref"}
 
 
 @dataclass(frozen=True)

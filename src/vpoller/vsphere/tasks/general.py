@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from vpoller.request import success
 from vpoller.vsphere import collector, events
-from vpoller.vsphere.serialize import to_json
+from vpoller.vsphere.serialize import attribute, to_json
 from vpoller.vsphere.taskregistry import task
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ SESSION_FIELDS = (
 def _about_row(content: Any, request: Request) -> Reply:
     info = content.about
     props = request.properties or ABOUT_DEFAULT_PROPERTIES
-    row: dict[str, Any] = {prop: to_json(_attribute(info, prop)) for prop in props}
+    row: dict[str, Any] = {prop: to_json(attribute(info, prop)) for prop in props}
     return success([row])
 
 
@@ -67,14 +67,3 @@ def session_get(agent: VSphereAgent, request: Request) -> Reply:
     return success(
         [{field: to_json(getattr(s, field, None)) for field in SESSION_FIELDS} for s in sessions]
     )
-
-
-def _attribute(obj: Any, path: str) -> Any:
-    """``obj`` followed along the dotted ``path``; None when a step is missing."""
-    for part in path.split("."):
-        if part.startswith("_"):
-            return None
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
