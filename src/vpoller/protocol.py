@@ -22,8 +22,13 @@ from typing import Any
 
 import orjson
 
-from vpoller.constants import PROTOCOL_TAG
+from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG
 from vpoller.errors import TransportError
+
+# Both sides heartbeat every HEARTBEAT_S and count a peer dead after
+# PEER_EXPIRY_S of silence.
+HEARTBEAT_S = HEARTBEAT_INTERVAL_MS / 1000
+PEER_EXPIRY_S = HEARTBEAT_S * HEARTBEAT_LIVENESS
 
 READY = b"READY"
 HEARTBEAT = b"HEARTBEAT"

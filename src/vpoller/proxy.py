@@ -24,7 +24,7 @@ import zmq
 from vpoller import management
 from vpoller import protocol as p
 from vpoller.config import CurveSettings, ProxySettings
-from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG, VERSION
+from vpoller.constants import PROTOCOL_TAG, VERSION
 from vpoller.daemon import ThreadedDaemon
 from vpoller.errors import RequestError, TransportError
 from vpoller.metrics import ProxyMetrics, reply_outcome
@@ -33,8 +33,8 @@ from vpoller.transport import make_server_socket, start_authenticator
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_S = HEARTBEAT_INTERVAL_MS / 1000
-WORKER_EXPIRY_S = HEARTBEAT_S * HEARTBEAT_LIVENESS
+HEARTBEAT_S = p.HEARTBEAT_S
+WORKER_EXPIRY_S = p.PEER_EXPIRY_S
 # Time a worker gets past a request's deadline to send its own timeout reply.
 DEADLINE_GRACE_S = 1.0
 SWEEP_INTERVAL_S = 0.1

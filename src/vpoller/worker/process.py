@@ -25,7 +25,7 @@ import zmq
 from vpoller import protocol as p
 from vpoller.cli.common import setup_logging
 from vpoller.config import Settings
-from vpoller.constants import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, PROTOCOL_TAG
+from vpoller.constants import PROTOCOL_TAG
 from vpoller.errors import RequestError, TransportError, VPollerError
 from vpoller.helpers import load_helpers
 from vpoller.metrics import REPORT_INTERVAL_S, encode_report
@@ -39,8 +39,8 @@ from vpoller.worker.dispatcher import Dispatcher
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_S = HEARTBEAT_INTERVAL_MS / 1000
-PROXY_EXPIRY_S = HEARTBEAT_S * HEARTBEAT_LIVENESS
+HEARTBEAT_S = p.HEARTBEAT_S
+PROXY_EXPIRY_S = p.PEER_EXPIRY_S
 REGISTRY_CHECK_S = 2.0
 DRAIN_GRACE_S = 5.0
 POLL_MS = 100
