@@ -1,0 +1,1 @@
+"""Console-script entry points; the only code that configures logging."""

@@ -1,0 +1,1 @@
+"""The worker side: manager, worker processes, their agents and the request dispatcher."""
