@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from vpoller.registry import Registry
 from vpoller.testing.simulator import Simulator
 from vpoller.testing.stack import Stack
 
@@ -192,3 +195,30 @@ def test_complete_batch_has_plain_message(stack: Stack) -> None:
     assert len(ok(reply)) == 2
     assert isinstance(reply, dict)
     assert reply["msg"] == "Successfully retrieved object properties"
+
+
+def _wait_for(predicate: Any, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_agent_enabled_at_runtime_is_served_then_disabled(
+    sim: Simulator, make_stack: Callable[..., Stack]
+) -> None:
+    stack = make_stack(sim)
+    about = {"method": "about", "hostname": "localhost"}
+    first = stack.request(about)
+    assert isinstance(first, dict) and "No worker serves" in first["msg"]
+    stack.register_agent(host="localhost")  # adds and enables it in the live registry
+    assert _wait_for(lambda: ok_reply(stack.request(about)))
+    Registry(stack.db).disable("localhost")
+    assert _wait_for(lambda: "No worker serves" in str(stack.request(about)))
+    assert ok_reply(stack.request({"method": "about", "hostname": stack.agent}))
+
+
+def ok_reply(reply: dict[str, Any] | str) -> bool:
+    return isinstance(reply, dict) and reply.get("success") == 0
