@@ -16,7 +16,6 @@ import os
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
@@ -28,6 +27,7 @@ from vpoller.constants import PROTOCOL_TAG, VERSION
 from vpoller.daemon import ThreadedDaemon
 from vpoller.errors import RequestError, TransportError
 from vpoller.metrics import ProxyMetrics, reply_outcome
+from vpoller.proxystate import Pending, ProxyCounters, WorkerState
 from vpoller.request import Request, decode_json, encode_json, failure
 from vpoller.transport import make_server_socket, start_authenticator
 
@@ -41,50 +41,6 @@ SWEEP_INTERVAL_S = 0.1
 SHUTDOWN_GRACE_S = 3.0
 # Share of the client's timeout the proxy may use before it answers with an error.
 CLIENT_DEADLINE_SHARE = 0.9
-
-
-@dataclass
-class Pending:
-    """A client request the proxy has not answered yet."""
-
-    rid: bytes
-    envelope: list[bytes]
-    body: bytes
-    agent: str
-    method: str
-    deadline: float
-    worker: bytes | None = None
-    attempts: int = 0
-    received: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class WorkerState:
-    """What the proxy knows about one connected worker."""
-
-    identity: bytes
-    slots: dict[str, int]
-    pid: int
-    hostname: str
-    non_idempotent: frozenset[str]
-    expiry: float
-    draining: bool = False
-    busy: dict[str, int] = field(default_factory=dict)
-    inflight: set[bytes] = field(default_factory=set)
-    served: int = 0
-    last_used: int = 0  # dispatch sequence number: ties go to the least recently used
-
-
-@dataclass
-class ProxyCounters:
-    """Request counters shown by ``status`` and logged at shutdown."""
-
-    received: int = 0
-    served: int = 0
-    failed: int = 0
-    rejected: int = 0
-    resent: int = 0
-    timed_out: int = 0
 
 
 class Proxy(ThreadedDaemon):
