@@ -9,11 +9,14 @@ import configparser
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from vpoller import constants as c
 from vpoller.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T", int, float)
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -101,24 +104,25 @@ def _get(parser: configparser.ConfigParser, section: str, key: str) -> str | Non
     return value.strip()
 
 
-def _int(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+def _number(
+    parser: configparser.ConfigParser, section: str, key: str, default: T, kind: type[T]
+) -> T:
     raw = _get(parser, section, key)
     if raw is None:
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ConfigError(f"[{section}] {key} must be an integer, got {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"[{section}] {key} must be {what}, got {raw!r}") from None
+
+
+def _int(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+    return _number(parser, section, key, default, int)
 
 
 def _float(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
-    raw = _get(parser, section, key)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"[{section}] {key} must be a number, got {raw!r}") from None
+    return _number(parser, section, key, default, float)
 
 
 def _bool(parser: configparser.ConfigParser, section: str, key: str, default: bool) -> bool:
@@ -136,10 +140,6 @@ def _bool(parser: configparser.ConfigParser, section: str, key: str, default: bo
 def _str(parser: configparser.ConfigParser, section: str, key: str, default: str) -> str:
     raw = _get(parser, section, key)
     return default if raw is None else raw
-
-
-def _opt(parser: configparser.ConfigParser, section: str, key: str) -> str | None:
-    return _get(parser, section, key)
 
 
 def _list(
@@ -169,7 +169,7 @@ def parse(text: str, source: str = "<string>") -> Settings:
     )
     worker = WorkerSettings(
         db=_str(parser, w, "db", c.DEFAULT_REGISTRY_DB),
-        key_file=_opt(parser, w, "key_file"),
+        key_file=_get(parser, w, "key_file"),
         proxy=_list(parser, w, "proxy", (c.DEFAULT_WORKER_PROXY,)),
         mgmt=_str(parser, w, "mgmt", c.DEFAULT_WORKER_MGMT),
         helpers=_list(parser, w, "helpers", c.DEFAULT_HELPERS),
@@ -198,9 +198,9 @@ def parse(text: str, source: str = "<string>") -> Settings:
     )
     curve = CurveSettings(
         enabled=_bool(parser, "curve", "enabled", False),
-        secret_key=_opt(parser, "curve", "secret_key"),
-        server_key=_opt(parser, "curve", "server_key"),
-        authorized_keys=_opt(parser, "curve", "authorized_keys"),
+        secret_key=_get(parser, "curve", "secret_key"),
+        server_key=_get(parser, "curve", "server_key"),
+        authorized_keys=_get(parser, "curve", "authorized_keys"),
     )
     for section, port in (("proxy", proxy.metrics_port), ("worker", worker.metrics_port)):
         if not 0 <= port <= 65535:

@@ -26,7 +26,7 @@ from vpoller.config import CurveSettings, ProxySettings
 from vpoller.constants import PROTOCOL_TAG, VERSION
 from vpoller.daemon import ThreadedDaemon
 from vpoller.errors import RequestError, TransportError
-from vpoller.metrics import ProxyMetrics, reply_outcome
+from vpoller.metrics import OUTCOME_ERROR, ProxyMetrics, reply_outcome
 from vpoller.proxystate import Pending, ProxyCounters, WorkerState
 from vpoller.request import Request, decode_json, encode_json, failure
 from vpoller.transport import make_server_socket, start_authenticator
@@ -401,9 +401,10 @@ class Proxy(ThreadedDaemon):
         self._release(pending)
         worker.served += 1
         self.counters.served += 1
-        if body.startswith(b'{"success":1') or body.startswith(b'{"success": 1'):
+        outcome = reply_outcome(body)
+        if outcome == OUTCOME_ERROR:
             self.counters.failed += 1
-        self._answered(pending, reply_outcome(body))
+        self._answered(pending, outcome)
         self._reply(pending.envelope, body)
         self._feed(worker)
 
