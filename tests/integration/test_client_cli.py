@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 import zmq
@@ -97,46 +98,32 @@ def test_client_zabbix_helper_prints_bare_value(stack: Stack) -> None:
     assert run.stdout.strip() == "poweredOn"
 
 
-def test_client_timeout_prints_no_response_reply() -> None:
-    ctx = zmq.Context.instance()
-    silent = ctx.socket(zmq.ROUTER)  # accepts the request, never answers
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """An endpoint that accepts requests and never answers."""
+    silent = zmq.Context.instance().socket(zmq.ROUTER)
     silent.setsockopt(zmq.LINGER, 0)
     port = silent.bind_to_random_port("tcp://127.0.0.1")
     try:
-        started = time.monotonic()
-        run = client(
-            "-e", f"tcp://127.0.0.1:{port}", "-m", "about", "-V", "vc", "-t", "300", "-r", "2"
-        )
-        elapsed = time.monotonic() - started
+        yield f"tcp://127.0.0.1:{port}"
     finally:
         silent.close(0)
+
+
+def test_client_timeout_prints_no_response_reply(silent_endpoint: str) -> None:
+    started = time.monotonic()
+    run = client("-e", silent_endpoint, "-m", "about", "-V", "vc", "-t", "300", "-r", "2")
+    elapsed = time.monotonic() - started
     assert run.returncode == 1
     assert json.loads(run.stdout) == {"success": 1, "msg": "Did not receive response, aborting..."}
     assert elapsed >= 0.6
 
 
-def test_client_fails_over_to_second_endpoint(stack: Stack) -> None:
-    ctx = zmq.Context.instance()
-    silent = ctx.socket(zmq.ROUTER)
-    silent.setsockopt(zmq.LINGER, 0)
-    port = silent.bind_to_random_port("tcp://127.0.0.1")
-    try:
-        run = client(
-            "-e",
-            f"tcp://127.0.0.1:{port}",
-            "-e",
-            stack.frontend,
-            "-t",
-            "500",
-            "-r",
-            "2",
-            "-m",
-            "about",
-            "-V",
-            stack.agent,
-        )
-    finally:
-        silent.close(0)
+def test_client_fails_over_to_second_endpoint(stack: Stack, silent_endpoint: str) -> None:
+    run = client(
+        "-e", silent_endpoint, "-e", stack.frontend, "-t", "500", "-r", "2",
+        "-m", "about", "-V", stack.agent,
+    )  # fmt: skip
     assert run.returncode == 0, run.stdout
     assert json.loads(run.stdout)["success"] == 0
 
